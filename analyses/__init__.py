@@ -1,0 +1,1 @@
+"""The library of ready analysis templates, shipped as package data (``*.yaml``)."""

@@ -1,0 +1,1 @@
+"""Where the numbers come from: Prometheus/Thanos, safe PromQL rendering, simulation."""

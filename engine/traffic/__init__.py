@@ -1,0 +1,1 @@
+"""The hands: cluster inventory and the routers that move traffic between versions."""

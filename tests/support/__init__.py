@@ -1,0 +1,1 @@
+"""Shared test support: fixtures and servers used by several test folders."""

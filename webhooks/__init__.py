@@ -1,0 +1,1 @@
+"""The HTTP face of Auspice: analysis webhooks and the control API (aiohttp)."""
