@@ -1,0 +1,1 @@
+"""Side-by-side measurements of Auspice against the alternatives (run as modules)."""
