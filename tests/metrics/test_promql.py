@@ -11,6 +11,9 @@ import re
 
 import promql_parser
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from auspice.errors import ConfigError
 from auspice.metrics.promql import (
     PromQLSyntaxError,
@@ -20,8 +23,6 @@ from auspice.metrics.promql import (
     placeholders,
     render,
 )
-from hypothesis import example, given
-from hypothesis import strategies as st
 
 HOSTILE = [
     '"} or vector(1) #',
