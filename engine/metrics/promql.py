@@ -36,6 +36,7 @@ from enum import Enum
 from typing import NoReturn
 
 import promql_parser
+
 from auspice.errors import ConfigError
 
 __all__ = [
