@@ -1,0 +1,92 @@
+"""Kubernetes-style label selectors that choose the clusters of a wave.
+
+Platform teams already describe clusters with labels (Argo CD cluster Secrets,
+ApplicationSet generators, fleet tooling), so a wave says ``matchLabels: {env: prod,
+region: eu}`` instead of listing names that go stale. The semantics are the Kubernetes
+ones, so nobody has to learn a second dialect: ``matchLabels`` and every
+``matchExpressions`` term must hold; ``NotIn`` and ``DoesNotExist`` also match clusters
+without the key; an empty selector matches every cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Operator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+class Requirement(BaseModel):
+    """One ``matchExpressions`` term."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = Field(min_length=1)
+    operator: Operator
+    values: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> Requirement:
+        needs_values = self.operator in (Operator.IN, Operator.NOT_IN)
+        if needs_values and not self.values:
+            raise ValueError(f"operator {self.operator.value} needs a non-empty 'values' list")
+        if not needs_values and self.values:
+            raise ValueError(f"operator {self.operator.value} takes no 'values'")
+        return self
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.operator is Operator.EXISTS:
+            return present
+        if self.operator is Operator.DOES_NOT_EXIST:
+            return not present
+        if self.operator is Operator.IN:
+            return present and labels[self.key] in self.values
+        return not present or labels[self.key] not in self.values
+
+
+class LabelSelector(BaseModel):
+    """``matchLabels`` plus ``matchExpressions``, all of which must hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
+    match_expressions: tuple[Requirement, ...] = Field(default=(), alias="matchExpressions")
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
+            requirement.matches(labels) for requirement in self.match_expressions
+        )
+
+    def __str__(self) -> str:
+        terms = [f"{k}={v}" for k, v in sorted(self.match_labels.items())]
+        for r in self.match_expressions:
+            values = f" ({','.join(r.values)})" if r.values else ""
+            terms.append(f"{r.key} {r.operator.value}{values}")
+        return ", ".join(terms) or "<everything>"
+
+
+class Labelled(Protocol):
+    """Anything with a ``name`` and ``labels`` (a :class:`~.clusters.Cluster`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+L = TypeVar("L", bound=Labelled)
+
+
+def select(items: Iterable[L], selector: LabelSelector) -> list[L]:
+    """The items the selector matches, sorted by name so every run picks the same order."""
+    return sorted((item for item in items if selector.matches(item.labels)), key=lambda i: i.name)

@@ -1,0 +1,346 @@
+"""The Istio router against the Kubernetes API test server, through the real client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.kube_api import (
+    SAMPLE_NAME,
+    SAMPLE_NAMESPACE,
+    KubeApiServer,
+    destination_rule,
+    kube_api_servers,
+    strip_weights,
+    virtual_service,
+    weights_in,
+)
+
+from auspice.clock import VirtualClock
+from auspice.traffic.clusters import ClusterInventory
+from auspice.traffic.fanout import Status, set_weights_everywhere
+from auspice.traffic.istio import (
+    ConflictRetriesExhausted,
+    Destination,
+    IstioRouter,
+    IstioTarget,
+    RouteError,
+)
+from auspice.traffic.kube import ClusterNotFoundError
+from auspice.traffic.router import DriftEvent, TrafficRouter, VerifyError, WeightDriftError, Weights
+
+
+def target(**overrides: Any) -> IstioTarget:
+    values: dict[str, Any] = {
+        "namespace": SAMPLE_NAMESPACE,
+        "virtual_service": SAMPLE_NAME,
+        "routes": ("primary",),
+        "stable": Destination(host="checkout", subset="stable"),
+        "canary": Destination(host="checkout", subset="canary"),
+    }
+    values.update(overrides)
+    return IstioTarget(**values)
+
+
+def router(
+    inventory: ClusterInventory, events: list[DriftEvent] | None = None, **kw
+) -> IstioRouter:
+    kw.setdefault("clock", VirtualClock())
+    return IstioRouter(
+        inventory,
+        kw.pop("target", target()),
+        on_event=(events.append if events is not None else None),
+        **kw,
+    )
+
+
+def test_istio_router_is_a_traffic_router(inventory: ClusterInventory) -> None:
+    assert isinstance(router(inventory), TrafficRouter)
+
+
+async def test_weights_move_in_the_three_clusters_a_selector_chooses(labelled_inventory) -> None:
+    names = ["prod-eu-1", "prod-eu-2", "prod-us-1", "staging-eu-1", "prod-ap-1"]
+    labels = {
+        "prod-eu-1": {"env": "prod", "region": "eu"},
+        "prod-eu-2": {"env": "prod", "region": "eu"},
+        "prod-us-1": {"env": "prod", "region": "us"},
+        "staging-eu-1": {"env": "staging", "region": "eu"},
+        "prod-ap-1": {"env": "prod", "region": "ap"},
+    }
+    async with kube_api_servers(5, names=names) as servers:
+        for server in servers:
+            server.seed(virtual_service())
+        before = {s.name: s.get(virtual_service()) for s in servers}
+        async with labelled_inventory(servers, labels) as inventory:
+            chosen = inventory.select(
+                {
+                    "matchLabels": {"env": "prod"},
+                    "matchExpressions": [
+                        {"key": "region", "operator": "In", "values": ["eu", "us"]}
+                    ],
+                }
+            )
+            assert [c.name for c in chosen] == ["prod-eu-1", "prod-eu-2", "prod-us-1"]
+            report = await set_weights_everywhere(
+                router(inventory), [c.name for c in chosen], Weights.canary_percent(25)
+            )
+        assert report.all_ok, report.summary()
+        assert [r.status for r in report.results] == [Status.OK] * 3
+        for server in servers:
+            if server.name in {"prod-eu-1", "prod-eu-2", "prod-us-1"}:
+                assert weights_in(server) == (75, 25)
+                # one read, one write, one verify read
+                assert [verb for verb, _ in server.requests] == ["GET", "PATCH", "GET"]
+                after = server.get(virtual_service())
+                assert strip_weights(after) == strip_weights(before[server.name])
+            else:
+                assert weights_in(server) == (100, 0)
+                assert server.requests == []
+
+
+async def test_v1beta1_and_host_based_destinations(labelled_inventory) -> None:
+    async with kube_api_servers(1) as [server]:
+        server.seed(virtual_service(subsets=False, api_version="networking.istio.io/v1beta1"))
+        host_target = target(
+            api_version="v1beta1",
+            stable=Destination(host="checkout-stable"),
+            canary=Destination(host="checkout-canary"),
+        )
+        async with labelled_inventory([server], {server.name: {}}) as inventory:
+            istio = router(inventory, target=host_target)
+            outcome = await istio.set_weights(server.name, Weights.canary_percent(40))
+            assert outcome.previous == Weights.all_stable()
+            assert await istio.get_weights(server.name) == Weights(canary=40, stable=60)
+        assert weights_in(server) == (60, 40)
+        assert all("/apis/networking.istio.io/v1beta1/" in path for _, path in server.requests)
+
+
+async def test_every_route_with_both_destinations_when_no_route_is_named(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    istio = router(inventory, target=target(routes=()))
+    await istio.set_weights(servers[0].name, Weights.canary_percent(5))
+    assert weights_in(servers[0]) == (95, 5)
+    # the debug route has only the canary destination: untouched
+    stored = servers[0].get(virtual_service())
+    assert stored["spec"]["http"][0]["route"] == [
+        {
+            "destination": {"host": "checkout", "subset": "canary", "port": {"number": 8080}},
+            "weight": 100,
+        }
+    ]
+
+
+async def test_a_concurrent_writer_causes_a_409_that_is_retried_to_success(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    server = servers[1]
+    server.concurrent_writer(virtual_service())
+    report = await set_weights_everywhere(
+        router(inventory), inventory.names, Weights.canary_percent(10)
+    )
+    result = report.by_cluster()[server.name]
+    assert result.status is Status.CONFLICT_RETRIED
+    assert result.outcome is not None and result.outcome.conflicts == 1
+    assert weights_in(server) == (90, 10)
+    stored = server.get(virtual_service())
+    assert (
+        stored["metadata"]["annotations"]["test/touched"] == "1"
+    )  # the other writer's change kept
+    assert server.count("PATCH") == 2
+    assert [r.status for r in report.results if r.cluster != server.name] == [Status.OK] * 2
+
+
+async def test_conflicts_that_never_end_fail_after_bounded_retries(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    server = servers[0]
+    server.concurrent_writer(virtual_service(), times=10)
+    istio = router(inventory, max_conflict_retries=2)
+    with pytest.raises(ConflictRetriesExhausted, match=server.name):
+        await istio.set_weights(server.name, Weights.canary_percent(10))
+    assert server.count("PATCH") == 3
+    assert weights_in(server) == (100, 0)
+
+
+async def test_drift_is_reported_and_not_overwritten(
+    servers: list[KubeApiServer], inventory: ClusterInventory, events: list[DriftEvent]
+) -> None:
+    server = servers[0]
+    istio = router(inventory, events)
+    await istio.set_weights(server.name, Weights.canary_percent(10))
+    assert events == []
+
+    def someone_else(obj: dict) -> None:
+        route = obj["spec"]["http"][1]["route"]
+        route[0]["weight"], route[1]["weight"] = 50, 50
+
+    server.update(virtual_service(), someone_else)
+    writes_before = server.writes()
+    with pytest.raises(WeightDriftError) as caught:
+        await istio.set_weights(server.name, Weights.canary_percent(20))
+    assert server.writes() == writes_before
+    assert weights_in(server) == (50, 50)
+    assert len(events) == 1
+    event = events[0]
+    assert (event.cluster, event.expected, event.found, event.overwritten) == (
+        server.name,
+        Weights(canary=10, stable=90),
+        Weights(canary=50, stable=50),
+        False,
+    )
+    assert "route 'primary'" in str(caught.value) and SAMPLE_NAME in str(caught.value)
+
+    # polling reports the same drift once, not at every look
+    assert await istio.get_weights(server.name) == Weights(canary=50, stable=50)
+    assert len(events) == 1
+
+    # a rollback forces: it overwrites and says so
+    outcome = await istio.set_weights(server.name, Weights.all_stable(), force=True)
+    assert outcome.previous == Weights(canary=50, stable=50)
+    assert weights_in(server) == (100, 0)
+    assert events[-1].overwritten is True and len(events) == 2
+
+
+async def test_expect_restores_drift_detection_after_a_restart(
+    servers: list[KubeApiServer], inventory: ClusterInventory, events: list[DriftEvent]
+) -> None:
+    istio = router(inventory, events)
+    istio.expect(servers[0].name, Weights.canary_percent(30))
+    with pytest.raises(WeightDriftError):
+        await istio.set_weights(servers[0].name, Weights.canary_percent(40))
+    assert servers[0].writes() == 0 and len(events) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"routes": ("primary", "canary-only")}, ["route 'canary-only'", "no HTTP route"]),
+        (
+            {"canary": Destination(host="checkout", subset="v2")},
+            ["route 'primary'", "checkout subset v2", "is not on the route"],
+        ),
+        ({"routes": ("legacy",)}, ["route 'legacy'", "is not on the route"]),
+    ],
+)
+async def test_a_missing_route_or_subset_is_named_and_nothing_is_written(
+    servers: list[KubeApiServer], inventory: ClusterInventory, overrides: dict, words: list[str]
+) -> None:
+    server = servers[2]
+    with pytest.raises(RouteError) as caught:
+        await router(inventory, target=target(**overrides)).set_weights(
+            server.name, Weights.canary_percent(10)
+        )
+    message = str(caught.value)
+    for word in [
+        f"cluster {server.name!r}",
+        f"namespace {SAMPLE_NAMESPACE!r}",
+        f"VirtualService {SAMPLE_NAME!r}",
+        *words,
+    ]:
+        assert word in message, message
+    assert server.writes() == 0
+    assert server.count("GET") == 1
+
+
+async def test_a_missing_virtual_service_names_it(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    istio = router(inventory, target=target(virtual_service="payments"))
+    with pytest.raises(ClusterNotFoundError, match=r"shop/payments.*404"):
+        await istio.get_weights(servers[0].name)
+
+
+async def test_a_third_weighted_destination_is_refused(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    def add_mirror_weight(obj: dict) -> None:
+        route = obj["spec"]["http"][1]["route"]
+        route[0]["weight"] = 80
+        route.append({"destination": {"host": "checkout", "subset": "old"}, "weight": 20})
+
+    servers[0].update(virtual_service(), add_mirror_weight)
+    with pytest.raises(RouteError, match="third destination"):
+        await router(inventory).set_weights(servers[0].name, Weights.canary_percent(10))
+    assert servers[0].writes() == 0
+
+
+async def test_setting_the_current_weights_writes_nothing(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    outcome = await router(inventory).set_weights(servers[0].name, Weights.all_stable())
+    assert outcome.changed is False
+    assert servers[0].writes() == 0
+
+
+async def test_verify_names_the_route_that_differs(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    istio = router(inventory)
+    await istio.verify(servers[0].name, Weights.all_stable())
+    with pytest.raises(VerifyError, match=r"route 'primary': canary=0 stable=100"):
+        await istio.verify(servers[0].name, Weights.canary_percent(10))
+
+
+async def test_preflight_checks_destination_rule_subsets(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    istio = router(inventory)
+    await istio.preflight(servers[0].name)
+    servers[1].seed(destination_rule(subsets=("stable",)))
+    with pytest.raises(
+        RouteError, match=r"subset 'canary' is not defined in DestinationRule 'checkout'"
+    ):
+        await istio.preflight(servers[1].name)
+    assert servers[1].writes() == 0
+
+
+async def test_a_down_cluster_and_a_401_fail_alone_with_a_clear_reason(
+    servers: list[KubeApiServer], labelled_inventory
+) -> None:
+    down, healthy, unauthorized = servers
+    inventory = labelled_inventory(servers, {s.name: {} for s in servers})
+    unauthorized.token = "rotated-" + unauthorized.token  # our kubeconfig has the old one
+    await down.go_down()
+    async with inventory:
+        report = await set_weights_everywhere(
+            router(inventory, request_timeout=5), inventory.names, Weights.canary_percent(10)
+        )
+    results = report.by_cluster()
+    assert results[healthy.name].status is Status.OK
+    assert weights_in(healthy) == (90, 10)
+    assert results[down.name].status is Status.FAILED
+    assert f"cluster {down.name!r}" in results[down.name].reason
+    assert "cannot reach the API server" in results[down.name].reason
+    assert results[unauthorized.name].status is Status.FAILED
+    assert "401" in results[unauthorized.name].reason
+    assert unauthorized.token not in results[unauthorized.name].reason
+    assert weights_in(unauthorized) == (100, 0)
+    assert report.failed == [results[down.name], results[unauthorized.name]]
+
+
+async def test_server_errors_forbidden_and_slow_clusters_fail_alone(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    failing, forbidden, slow = servers
+    failing.faults.fail_next = 1
+    forbidden.forbid("patch", "virtualservices")
+    slow.faults.latency = 2.0
+    report = await set_weights_everywhere(
+        router(inventory), inventory.names, Weights.canary_percent(10), per_cluster_timeout=0.5
+    )
+    results = report.by_cluster()
+    assert "answered 503" in results[failing.name].reason
+    assert "forbidden (403)" in results[forbidden.name].reason
+    assert "docs/traffic.md" in results[forbidden.name].reason
+    assert "0.5s per-cluster timeout" in results[slow.name].reason
+    assert not report.succeeded
+
+
+async def test_dropped_connections_are_a_clear_failure(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    servers[0].faults.drop_next = 10
+    with pytest.raises(Exception, match=r"cannot reach the API server") as caught:
+        await router(inventory).set_weights(servers[0].name, Weights.canary_percent(10))
+    assert servers[0].name in str(caught.value)
