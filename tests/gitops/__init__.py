@@ -1,0 +1,1 @@
+"""GitOps revert tests (real git, bare repositories in temp dirs)."""

@@ -1,0 +1,172 @@
+"""Helpers for the GitOps tests: bare remotes, helper clones, racing pushers, checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from auspice.gitops import RepoSpec
+
+REAL_GIT = shutil.which("git") or "/usr/bin/git"
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True,
+        input_text: str | None = None) -> str:
+    result = subprocess.run(
+        [REAL_GIT, *args], cwd=cwd, capture_output=True, text=True, check=False,
+        input=input_text,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+class Remote:
+    """A bare repository plus a working clone used to make commits on it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bare = root / "remote.git"
+        git("init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
+        self.work = self.clone("work")
+
+    @property
+    def url(self) -> str:
+        return str(self.bare)
+
+    def clone(self, name: str) -> Path:
+        path = self.root / name
+        git("clone", "--quiet", str(self.bare), str(path))
+        return path
+
+    def commit(self, files: dict[str, str | None], message: str, *, clone: Path | None = None,
+               push: bool = True) -> str:
+        """Write (or delete, for None) files in a clone, commit, push; return the sha."""
+        where = clone or self.work
+        git("pull", "--quiet", "--ff-only", cwd=where, check=False)
+        for name, content in files.items():
+            path = where / name
+            if content is None:
+                git("rm", "--quiet", name, cwd=where)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            git("add", name, cwd=where)
+        git("commit", "--quiet", "-m", message, cwd=where)
+        if push:
+            git("push", "--quiet", "origin", "HEAD:refs/heads/main", cwd=where)
+        return git("rev-parse", "HEAD", cwd=where)
+
+    def head(self, ref: str = "main") -> str:
+        return git("rev-parse", ref, cwd=self.bare)
+
+    def show(self, path: str, ref: str = "main") -> str:
+        return git("show", f"{ref}:{path}", cwd=self.bare)
+
+    def message(self, ref: str = "main") -> str:
+        return git("log", "-1", "--format=%B", ref, cwd=self.bare)
+
+    def parents(self, ref: str = "main") -> list[str]:
+        return git("log", "-1", "--format=%P", ref, cwd=self.bare).split()
+
+    def count(self, ref: str = "main") -> int:
+        return int(git("rev-list", "--count", ref, cwd=self.bare))
+
+    def hook(self, name: str, script: str) -> None:
+        path = self.bare / "hooks" / name
+        path.write_text("#!/bin/sh\n" + script)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: checkout
+spec:
+  replicas: 4
+  template:
+    spec:
+      containers:
+        - name: checkout
+          image: registry.example/checkout:{tag}
+          env:
+            - name: LOG_LEVEL
+              value: info
+"""
+
+
+def spec(remote: Remote, **overrides: object) -> RepoSpec:
+    return RepoSpec(url=remote.url, branch="main", **overrides)  # type: ignore[arg-type]
+
+
+class RecordingClock:
+    """A clock whose sleep returns at once and remembers what was asked."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self._now = 1_700_000_000.0
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self._now += seconds
+
+
+class RacingGit:
+    """A ``git`` first on PATH that runs a script before some of Auspice's pushes.
+
+    The script runs as a separate process with the real git, in another clone of
+    the remote: a genuine concurrent pusher landing between Auspice's fetch and its
+    push. ``times`` limits how many pushes it precedes.
+    """
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.bin = root / "racing-bin"
+        self.bin.mkdir()
+        self.counter = root / "racing-count"
+        self.counter.write_text("0")
+        self.inject = root / "racing-inject.sh"
+        self.inject.write_text("true\n")
+        wrapper = self.bin / "git"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            'if [ "$1" = "push" ]; then\n'
+            f'  n=$(cat "{self.counter}")\n'
+            '  if [ "$n" -gt 0 ]; then\n'
+            f'    echo $((n - 1)) > "{self.counter}"\n'
+            f'    sh "{self.inject}" >&2 || exit 97\n'
+            "  fi\n"
+            "fi\n"
+            f'exec "{REAL_GIT}" "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
+
+    def before_pushes(self, times: int, script: str) -> None:
+        self.inject.write_text("set -e\n" + script)
+        self.counter.write_text(str(times))
+
+    @property
+    def remaining(self) -> int:
+        return int(self.counter.read_text())
+
+
+def cache_checkout(cache_dir: Path) -> Path:
+    (path,) = [p for p in cache_dir.iterdir() if p.is_dir()]
+    return path
+
+
+def assert_cache_clean(cache_dir: Path, remote: Remote) -> None:
+    path = cache_checkout(cache_dir)
+    assert git("status", "--porcelain", "--untracked-files=all", cwd=path) == ""
+    assert git("rev-parse", "HEAD", cwd=path) == remote.head()
+    for leftover in ("REVERT_HEAD", "rebase-merge", "rebase-apply", "sequencer", "MERGE_HEAD"):
+        assert not (path / ".git" / leftover).exists(), leftover
