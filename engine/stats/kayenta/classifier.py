@@ -116,7 +116,10 @@ def classify_with(
 ) -> ClassificationResult:
     """:func:`classify` with an already validated config (no per-call validation cost)."""
     try:
-        return _classify(_sample(experiment, "experiment"), _sample(control, "control"), cfg)
+        # overflow to inf/NaN is handled by the checks themselves (NaN effect size,
+        # non-finite interval -> Error), so numpy's warnings would only be noise
+        with np.errstate(all="ignore"):
+            return _classify(_sample(experiment, "experiment"), _sample(control, "control"), cfg)
     except (KayentaInputError, ArithmeticError, ValueError) as error:
         return ClassificationResult(
             Label.ERROR,
@@ -236,7 +239,9 @@ def classify_mean_inequality(
     """
     direction = Direction(direction)
     cfg = ClassifierConfig(
-        direction=direction, nan_strategy=NanStrategy(nan_strategy), critical=critical,
+        direction=direction,
+        nan_strategy=NanStrategy(nan_strategy),
+        critical=critical,
         must_have_data=must_have_data,
     )
     e = handle_nans(_sample(experiment, "experiment"), cfg.nan_strategy)

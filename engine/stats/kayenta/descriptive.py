@@ -30,10 +30,10 @@ def summary(values: ArrayLike) -> Summary:
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:
         return Summary(0.0, 0.0, 0.0, 0.0, 0)
-    std = float(np.std(array, ddof=1)) if array.size > 1 else 0.0
-    return Summary(
-        float(np.min(array)), float(np.max(array)), float(np.mean(array)), std, int(array.size)
-    )
+    with np.errstate(all="ignore"):  # huge values: mean/std overflow to inf, not an error
+        std = float(np.std(array, ddof=1)) if array.size > 1 else 0.0
+        mean = float(np.mean(array))
+    return Summary(float(np.min(array)), float(np.max(array)), mean, std, int(array.size))
 
 
 def percentile(values: ArrayLike, p: float) -> float:
@@ -43,4 +43,5 @@ def percentile(values: ArrayLike, p: float) -> float:
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:
         return math.nan
-    return float(np.percentile(array, p, method="linear"))
+    with np.errstate(all="ignore"):
+        return float(np.percentile(array, p, method="linear"))

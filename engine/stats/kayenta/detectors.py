@@ -25,8 +25,9 @@ def iqr_fences(
     if not factor > 0.0:
         raise ValueError(f"IQR factor must be greater than zero, got {factor!r}")
     q1, q3 = percentile(values, 25), percentile(values, 75)
-    iqr = q3 - q1
-    lower, upper = q1 - factor * iqr, q3 + factor * iqr
+    with np.errstate(all="ignore"):
+        iqr = q3 - q1
+        lower, upper = q1 - factor * iqr, q3 + factor * iqr
     if reduce_sensitivity:
         lower = min(percentile(values, 1), lower)
         upper = max(percentile(values, 99), upper)
@@ -51,6 +52,7 @@ def ksigma_outliers(values: ArrayLike, *, k: float = 3.0) -> NDArray[np.bool_]:
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:
         return np.zeros(0, dtype=bool)
-    mean = np.mean(array)
-    std = np.sqrt(np.mean((array - mean) ** 2))
-    return np.abs(array - mean) > std * k
+    with np.errstate(all="ignore"):
+        mean = np.mean(array)
+        std = np.sqrt(np.mean((array - mean) ** 2))
+        return np.abs(array - mean) > std * k

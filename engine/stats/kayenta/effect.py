@@ -71,7 +71,11 @@ def cohen_d(experiment: ArrayLike | Summary, control: ArrayLike | Summary) -> fl
     c = control if isinstance(control, Summary) else summary(control)
     dof = c.count + e.count - 2
     with np.errstate(all="ignore"):
-        pooled = math.sqrt(((e.count - 1) * e.std**2 + (c.count - 1) * c.std**2) / dof) if dof > 0 else math.nan
+        pooled = (
+            math.sqrt(((e.count - 1) * e.std**2 + (c.count - 1) * c.std**2) / dof)
+            if dof > 0
+            else math.nan
+        )
         if pooled == 0 or math.isnan(pooled):
             return math.nan
         return abs(e.mean - c.mean) / pooled

@@ -58,7 +58,9 @@ def as_sample(values: ArrayLike, *, name: str) -> FloatArray:
     except (TypeError, ValueError) as error:
         raise KayentaInputError(f"{name}: values are not numbers ({error})") from None
     if array.ndim != 1:
-        raise KayentaInputError(f"{name}: expected a one-dimensional sequence, got shape {array.shape}")
+        raise KayentaInputError(
+            f"{name}: expected a one-dimensional sequence, got shape {array.shape}"
+        )
     if array.size == 0:
         raise KayentaInputError(f"{name}: no values; a rank test needs at least one per side")
     if not np.isfinite(array).all():
@@ -98,11 +100,13 @@ class RankShiftStatistic:
     @property
     def search_range(self) -> tuple[float, float]:
         """[min(x) - max(y), max(x) - min(y)]: every root lies in it."""
-        return float(self.x[0] - self.y[-1]), float(self.x[-1] - self.y[0])
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(self.x[0] - self.y[-1]), float(self.x[-1] - self.y[0])
 
     def __call__(self, mu: float, zq: float) -> float:
         nx, ny = self.nx, self.ny
-        shifted = self.x - mu
+        with np.errstate(over="ignore", invalid="ignore"):
+            shifted = self.x - mu
         below = np.searchsorted(self.y, shifted, side="left")
         not_above = np.searchsorted(self.y, shifted, side="right")
         # rank sum of x minus its minimum nx(nx+1)/2: the y values each x_i - mu beats
@@ -172,7 +176,9 @@ def mann_whitney(
         as_sample(experiment, name="experiment"), as_sample(control, name="control")
     )
     mu_min, mu_max = statistic.search_range
-    if not (math.isfinite(mu_min) and math.isfinite(mu_max)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        width = np.float64(mu_max) - np.float64(mu_min)
+    if not (math.isfinite(mu_min) and math.isfinite(mu_max) and math.isfinite(width)):
         raise KayentaInputError(
             "the difference between experiment and control overflows a double; "
             "rescale the metric (e.g. to other units) before judging it"
@@ -187,4 +193,7 @@ def mann_whitney(
         f_lower=statistic(mu_min, 0.0),
         f_upper=statistic(mu_max, 0.0),
     )
-    return MannWhitneyInterval(lower, upper, estimate)
+    result = MannWhitneyInterval(lower, upper, estimate)
+    if not all(math.isfinite(v) for v in result):
+        raise KayentaInputError(f"the interval is not finite ({result}); rescale the metric")
+    return result

@@ -178,7 +178,9 @@ def score(
     return ScoreResult(summary, group_scores, label, reason, len(results), counts)
 
 
-def _weighted_summary(scored: Mapping[str, tuple[float, bool]], weights: Mapping[str, float]) -> float:
+def _weighted_summary(
+    scored: Mapping[str, tuple[float, bool]], weights: Mapping[str, float]
+) -> float:
     unweighted = [name for name in scored if name not in weights]
     share = (100 - sum(weights.values())) / len(unweighted) if unweighted else 0.0
     total = 0.0
