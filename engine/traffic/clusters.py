@@ -49,6 +49,7 @@ from kubernetes.aio.config.kube_config import KubeConfigLoader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auspice.errors import ClusterError, ConfigError
+from auspice.traffic.kube import kube_errors
 from auspice.traffic.selectors import LabelSelector, select
 
 ARGOCD_SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
@@ -270,14 +271,19 @@ class ClusterInventory:
         hub: ApiClient,
         *,
         namespace: str = "argocd",
+        hub_name: str = "hub",
         request_timeout: float = 10.0,
     ) -> ClusterInventory:
-        """Clusters from the Argo CD cluster Secrets in ``namespace`` of the hub."""
-        secrets = await CoreV1Api(hub).list_namespaced_secret(
-            namespace,
-            label_selector=f"{ARGOCD_SECRET_TYPE_LABEL}=cluster",
-            _request_timeout=request_timeout,
-        )
+        """Clusters from the Argo CD cluster Secrets in ``namespace`` of the hub.
+
+        Auspice needs ``list`` on Secrets in that namespace (see docs/traffic.md).
+        """
+        with kube_errors(hub_name, f"list Argo CD cluster secrets in namespace {namespace!r}"):
+            secrets = await CoreV1Api(hub).list_namespaced_secret(
+                namespace,
+                label_selector=f"{ARGOCD_SECRET_TYPE_LABEL}=cluster",
+                _request_timeout=request_timeout,
+            )
         return cls(parse_argocd_secret(item.to_dict()) for item in secrets.items)
 
     @classmethod
