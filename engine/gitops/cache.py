@@ -124,6 +124,8 @@ class CacheCheckout:
         self.path.mkdir(parents=True)
         await self.git("init", "--quiet", what="creating the cache checkout")
         await self.git("config", "remote.origin.url", self.repo.url)
+        # Lets a successful push move the remote-tracking ref too.
+        await self.git("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
         # Auto-gc in the background would race the next command on this checkout.
         await self.git("config", "gc.autoDetach", "false")
 

@@ -167,6 +167,10 @@ def cache_checkout(cache_dir: Path) -> Path:
 def assert_cache_clean(cache_dir: Path, remote: Remote) -> None:
     path = cache_checkout(cache_dir)
     assert git("status", "--porcelain", "--untracked-files=all", cwd=path) == ""
-    assert git("rev-parse", "HEAD", cwd=path) == remote.head()
+    # HEAD is the last fetched remote head (the remote may have moved on since), with
+    # no local commit on top of it.
+    head = git("rev-parse", "HEAD", cwd=path)
+    assert head == git("rev-parse", "refs/remotes/origin/main", cwd=path)
+    git("merge-base", "--is-ancestor", head, remote.head(), cwd=remote.bare)
     for leftover in ("REVERT_HEAD", "rebase-merge", "rebase-apply", "sequencer", "MERGE_HEAD"):
         assert not (path / ".git" / leftover).exists(), leftover
