@@ -38,11 +38,25 @@ _TYPE_HINTS = {
 
 
 def findings_from(error: ValidationError, data: Any, model: type[BaseModel]) -> list[Finding]:
-    """One finding per pydantic error, with paths that exist in ``data`` where possible."""
+    """One finding per pydantic error, with paths that exist in ``data`` where possible.
+
+    A misspelt required field shows up twice in pydantic (unknown ``tolerence``, missing
+    ``tolerance``); only the unknown one is kept, since its fix names the right spelling.
+    """
+    details = [d for d in error.errors(include_url=False) if not _reported_elsewhere(d)]
+    misspelt = {
+        (tuple(d["loc"][:-1]), close)
+        for d in details
+        if d["type"] == "extra_forbidden"
+        for close in _close_fields(str(d["loc"][-1]), tuple(d["loc"]), model)
+    }
     return [
         _finding(detail, data, model)
-        for detail in error.errors(include_url=False)
-        if not _reported_elsewhere(detail)
+        for detail in details
+        if not (
+            detail["type"] == "missing"
+            and (tuple(detail["loc"][:-1]), str(detail["loc"][-1])) in misspelt
+        )
     ]
 
 
@@ -122,11 +136,15 @@ def _literal_hint(field: str, expected: str) -> str:
     return f"use one of {expected}"
 
 
+def _close_fields(field: str, loc: tuple[str | int, ...], model: type[BaseModel]) -> list[str]:
+    return difflib.get_close_matches(field, fields_at(model, loc[:-1]), n=1, cutoff=0.6)
+
+
 def _unknown_field_hint(field: str, loc: tuple[str | int, ...], model: type[BaseModel]) -> str:
     known = fields_at(model, loc[:-1])
     if not known:
         return "remove it, or check its spelling and indentation"
-    close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
+    close = _close_fields(field, loc, model)
     if close:
         return f"did you mean {close[0]!r}? (known fields here: {', '.join(known)})"
     return f"remove it or check its indentation; known fields here: {', '.join(known)}"

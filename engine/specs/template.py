@@ -150,7 +150,7 @@ class _Metric(UserModel):
     description: str | None = None
     use: str | None = None  # the library preset this metric came from ("istio/error-rate")
     weight: Weight = 1.0
-    critical: bool = False
+    critical: bool = True  # a rejection fails the analysis (Kayenta metrics: False)
     no_data_limit: Looks | None = None
 
     def queries(self) -> dict[str, str]:
@@ -265,6 +265,7 @@ class KayentaMetric(_Metric):
 
     kind: Literal["kayenta"]
     query: Query
+    critical: bool = False  # as in Kayenta: a High/Low only lowers the score
     direction: Direction = "either"
     tolerance: KayentaTolerance = 0.25
     confidence: Probability = 0.98

@@ -217,7 +217,7 @@ def _syntax_problem(error: yaml.MarkedYAMLError, *, source: str) -> Problem:
     mark = error.problem_mark or error.context_mark
     what = " ".join(part for part in (error.context, error.problem) if part)
     hint = "check the indentation and quoting on this line and the one above"
-    if "{" in what or "found character" in what or "mapping values" in what:
+    if any(sign in what for sign in ("{", "found character", "mapping values", "unhashable")):
         hint += (
             "; a value that starts with '{{', '[' or '*' or holds ': ' must be quoted, "
             "or written as a block scalar ('query: |' and the query on the next lines)"
