@@ -357,6 +357,7 @@ class KubeApiServer:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
+        self._down = False
 
     # ---- lifecycle
 
@@ -390,11 +391,13 @@ class KubeApiServer:
 
     async def go_down(self) -> None:
         """Stop listening (connection refused) but keep the store, to come back later."""
+        self._down = True  # requests on kept-alive connections are dropped from now on
         if self._site is not None:
             await self._site.stop()
             self._site = None
 
     async def come_back(self) -> None:
+        self._down = False
         if self._site is None:
             await self._listen()
 
@@ -495,11 +498,12 @@ class KubeApiServer:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
+        if not self._down:
+            self.requests.append((request.method, request.path))
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
-        if self.faults.drop_next > 0:
-            self.faults.drop_next -= 1
+        if self._down or self.faults.drop_next > 0:
+            self.faults.drop_next = max(0, self.faults.drop_next - 1)
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=500)
