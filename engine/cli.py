@@ -1,0 +1,62 @@
+"""The ``auspice`` command.
+
+One subcommand per job (``demo``, ``validate``, ...). Every subcommand has ``--help``,
+``--json`` for machine-readable output where it prints results, and the exit statuses
+of DESIGN.md: 0 success, 1 a failed verdict or invalid input, 2 a usage error (argparse's
+own). Subcommands live in the modules that do the work; this file only wires them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from auspice import __version__
+from auspice.errors import AuspiceError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from auspice import demo
+
+    return demo.main(seed=args.seed, json_lines=args.json)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo", help="simulate a healthy and a regressed canary, judged look by look",
+        description="Simulate one canary against its baseline twice (a healthy release and "
+        "one with an error-rate and latency regression) on a virtual clock, printing the "
+        "e-values and the verdict as they evolve. Exit 0 when the healthy release passed "
+        "and the regression failed.")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--json", action="store_true", help="one JSON verdict per look")
+    parser.set_defaults(handler=_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auspice", description="Progressive-delivery analysis engine: anytime-valid "
+        "canary judgements across many Kubernetes clusters.")
+    parser.add_argument("--version", action="version", version=f"auspice {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_demo,):
+        add(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except AuspiceError as error:
+        print(f"auspice {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
