@@ -71,22 +71,25 @@ def as_sample(values: ArrayLike, *, name: str) -> FloatArray:
     return array
 
 
-def _runs(sorted_values: FloatArray) -> tuple[FloatArray, NDArray[np.int64]]:
-    """Distinct values of a sorted array and how often each occurs."""
-    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
-    counts = np.diff(np.append(starts, sorted_values.size))
-    return sorted_values[starts], counts
+def _run_starts(sorted_values: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Where each run of equal values starts in a sorted array, and its length."""
+    change = np.empty(sorted_values.size + 1, dtype=bool)
+    change[0] = change[-1] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=change[1:-1])
+    edges = np.flatnonzero(change)
+    return edges[:-1], edges[1:] - edges[:-1]
 
 
 def _tie_term(counts: NDArray[np.int64]) -> float:
     c = counts.astype(np.float64)
-    return float(np.sum(c**3 - c))
+    return float((c**3 - c).sum())
 
 
 class RankShiftStatistic:
     """f(mu) = standardised Wilcoxon statistic of (x - mu) against y, minus zq.
 
-    Built once per pair of samples; each call costs a few vectorised passes over x.
+    Built once per pair of samples; each call costs two ``searchsorted`` passes and a few
+    vectorised reductions over x.
     """
 
     def __init__(self, experiment: FloatArray, control: FloatArray) -> None:
@@ -94,7 +97,10 @@ class RankShiftStatistic:
         self.y = np.sort(control)
         self.nx = float(self.x.size)
         self.ny = float(self.y.size)
-        _, y_counts = _runs(self.y)
+        _, x_counts = _run_starts(self.x)
+        _, y_counts = _run_starts(self.y)
+        self.x_runs = x_counts.size
+        self.x_tie_term = _tie_term(x_counts)
         self.y_tie_term = _tie_term(y_counts)
 
     @property
@@ -105,34 +111,34 @@ class RankShiftStatistic:
 
     def __call__(self, mu: float, zq: float) -> float:
         nx, ny = self.nx, self.ny
-        with np.errstate(over="ignore", invalid="ignore"):
-            shifted = self.x - mu
-        below = np.searchsorted(self.y, shifted, side="left")
-        not_above = np.searchsorted(self.y, shifted, side="right")
+        shifted = self.x - mu  # callers silence overflow warnings (np.errstate) once
+        below = self.y.searchsorted(shifted, side="left")
+        equal = self.y.searchsorted(shifted, side="right") - below
+        n_below, n_equal = int(below.sum()), int(equal.sum())
         # rank sum of x minus its minimum nx(nx+1)/2: the y values each x_i - mu beats
-        u = float(below.sum()) + 0.5 * float((not_above - below).sum())
-        dz = u - nx * ny / 2
+        dz = (n_below + 0.5 * n_equal) - nx * ny / 2
         correction = 0.5 * float(np.sign(dz))
-        sigma = math.sqrt(
-            (nx * ny / 12) * ((nx + ny + 1) - self._tie_sum(shifted) / ((nx + ny) * (nx + ny - 1)))
-        )
+        ties = self._tie_sum(shifted, equal, n_equal)
+        sigma = math.sqrt((nx * ny / 12) * ((nx + ny + 1) - ties / ((nx + ny) * (nx + ny - 1))))
         if sigma == 0 or math.isnan(sigma):
             raise KayentaInputError(
                 "cannot compute a confidence interval when all observations are tied"
             )
         return (dz - correction) / sigma - zq
 
-    def _tie_sum(self, shifted: FloatArray) -> float:
-        """sum(t^3 - t) over the tie groups of the pooled sample (x - mu) and y."""
-        values, x_counts = _runs(shifted)
-        matched = (
-            np.searchsorted(self.y, values, side="right")
-            - np.searchsorted(self.y, values, side="left")
-        ).astype(np.float64)
-        a = x_counts.astype(np.float64)
-        pooled = a + matched
-        # groups of x (joined by the y values equal to them) replace those y groups
-        joined = np.sum(pooled**3 - pooled) - np.sum(matched**3 - matched)
+    def _tie_sum(self, shifted: FloatArray, equal: NDArray[np.intp], n_equal: int) -> float:
+        """sum(t^3 - t) over the tie groups of the pooled sample (x - mu) and y.
+
+        ``equal[i]`` is how many y values equal ``shifted[i]``.  Shifting can merge
+        distinct x values into one double, so the x groups are taken after the shift.
+        """
+        starts, x_counts = _run_starts(shifted)
+        if n_equal == 0 and x_counts.size == self.x_runs:
+            return self.x_tie_term + self.y_tie_term  # no group changed: the common case
+        matched = equal[starts].astype(np.float64)
+        pooled = x_counts.astype(np.float64) + matched
+        # each x group, joined by the y values equal to it, replaces that y group
+        joined = (pooled**3 - pooled).sum() - (matched**3 - matched).sum()
         return float(joined) + self.y_tie_term
 
 
@@ -145,7 +151,8 @@ def wilcoxon_diff(mu: float, zq: float, experiment: ArrayLike, control: ArrayLik
     statistic = RankShiftStatistic(
         as_sample(experiment, name="experiment"), as_sample(control, name="control")
     )
-    return statistic(float(mu), float(zq))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return statistic(float(mu), float(zq))
 
 
 def _bound(statistic: RankShiftStatistic, zq: float) -> float:
@@ -184,15 +191,16 @@ def mann_whitney(
             "rescale the metric (e.g. to other units) before judging it"
         )
     z = normal_quantile((1.0 - confidence) / 2)
-    lower = _bound(statistic, -z)
-    upper = _bound(statistic, z)
-    estimate = zeroin(
-        lambda mu: statistic(mu, 0.0),
-        mu_min,
-        mu_max,
-        f_lower=statistic(mu_min, 0.0),
-        f_upper=statistic(mu_max, 0.0),
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        lower = _bound(statistic, -z)
+        upper = _bound(statistic, z)
+        estimate = zeroin(
+            lambda mu: statistic(mu, 0.0),
+            mu_min,
+            mu_max,
+            f_lower=statistic(mu_min, 0.0),
+            f_upper=statistic(mu_max, 0.0),
+        )
     result = MannWhitneyInterval(lower, upper, estimate)
     if not all(math.isfinite(v) for v in result):
         raise KayentaInputError(f"the interval is not finite ({result}); rescale the metric")
