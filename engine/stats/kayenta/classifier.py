@@ -244,11 +244,17 @@ def classify_mean_inequality(
         critical=critical,
         must_have_data=must_have_data,
     )
-    e = handle_nans(_sample(experiment, "experiment"), cfg.nan_strategy)
-    c = handle_nans(_sample(control, "control"), cfg.nan_strategy)
+    try:
+        e = handle_nans(_sample(experiment, "experiment"), cfg.nan_strategy)
+        c = handle_nans(_sample(control, "control"), cfg.nan_strategy)
+    except KayentaInputError as error:
+        return ClassificationResult(Label.ERROR, False, str(error), math.nan)
     stats = {"experiment": summary(e), "control": summary(c)}
     if e.size == 0 or c.size == 0:
         return _no_data(cfg, "the metric", stats)
+    if not (np.isfinite(stats["experiment"].mean) and np.isfinite(stats["control"].mean)):
+        reason = "infinite values (or means that overflow); the means cannot be compared"
+        return ClassificationResult(Label.ERROR, False, reason, math.nan, **stats)
     e_mean, c_mean = stats["experiment"].mean, stats["control"].mean
     ratio = mean_ratio(e, c)
     if direction.allows_increase and e_mean > c_mean:

@@ -15,6 +15,36 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
+def mean(values: ArrayLike) -> float:
+    """Arithmetic mean as Apache Commons Math computes it (Kayenta's ``StatUtils.mean``).
+
+    A sequential sum divided by n, then corrected by the mean of the residuals.  The
+    result can differ from ``numpy.mean`` in the last bits, and a mean ratio compared
+    with a threshold of exactly 1.0 is where such bits decide.  NaN for no values.
+    """
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size == 0:
+        return math.nan
+    with np.errstate(all="ignore"):
+        first = np.cumsum(array)[-1] / array.size
+        return float(first + np.cumsum(array - first)[-1] / array.size)
+
+
+def variance(values: ArrayLike) -> float:
+    """Bias-corrected sample variance, Commons Math's corrected two-pass algorithm."""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    n = array.size
+    if n == 0:
+        return math.nan
+    if n == 1:
+        return 0.0
+    with np.errstate(all="ignore"):
+        dev = array - mean(array)
+        accum = np.cumsum(dev * dev)[-1]
+        accum2 = np.cumsum(dev)[-1]
+        return float((accum - accum2 * accum2 / n) / (n - 1))
+
+
 class Summary(NamedTuple):
     """Descriptive statistics of one side of a metric."""
 
@@ -31,9 +61,8 @@ def summary(values: ArrayLike) -> Summary:
     if array.size == 0:
         return Summary(0.0, 0.0, 0.0, 0.0, 0)
     with np.errstate(all="ignore"):  # huge values: mean/std overflow to inf, not an error
-        std = float(np.std(array, ddof=1)) if array.size > 1 else 0.0
-        mean = float(np.mean(array))
-    return Summary(float(np.min(array)), float(np.max(array)), mean, std, int(array.size))
+        std = math.sqrt(variance(array)) if array.size > 1 else 0.0
+    return Summary(float(np.min(array)), float(np.max(array)), mean(array), std, array.size)
 
 
 def percentile(values: ArrayLike, p: float) -> float:

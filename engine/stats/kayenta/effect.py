@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
-from .descriptive import Summary, summary
+from .descriptive import Summary, mean, summary
 
 
 class EffectMeasure(StrEnum):
@@ -33,20 +33,12 @@ def _as_array(values: ArrayLike) -> np.ndarray:
 
 def mean_ratio(experiment: ArrayLike | Summary, control: ArrayLike | Summary) -> float:
     """mean(experiment) / mean(control); NaN if either mean is 0 (or a side is empty)."""
-    e_mean = experiment.mean if isinstance(experiment, Summary) else _mean(experiment)
-    c_mean = control.mean if isinstance(control, Summary) else _mean(control)
+    e_mean = experiment.mean if isinstance(experiment, Summary) else mean(experiment)
+    c_mean = control.mean if isinstance(control, Summary) else mean(control)
     if c_mean == 0.0 or e_mean == 0.0 or math.isnan(c_mean) or math.isnan(e_mean):
         return math.nan
     with np.errstate(all="ignore"):
         return float(np.float64(e_mean) / np.float64(c_mean))
-
-
-def _mean(values: ArrayLike) -> float:
-    array = _as_array(values)
-    if array.size == 0:
-        return math.nan
-    with np.errstate(all="ignore"):
-        return float(np.mean(array))
 
 
 def cles(experiment: ArrayLike, control: ArrayLike) -> float:
