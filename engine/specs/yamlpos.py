@@ -216,6 +216,9 @@ def _find_duplicates(node: yaml.Node, path: PathKey, document: YamlDocument) -> 
 def _syntax_problem(error: yaml.MarkedYAMLError, *, source: str) -> Problem:
     mark = error.problem_mark or error.context_mark
     what = " ".join(part for part in (error.context, error.problem) if part)
+    context = error.context_mark
+    if error.context and context is not None and mark is not None and context.line != mark.line:
+        what += f" (what it was parsing started on line {context.line + 1})"
     hint = "check the indentation and quoting on this line and the one above"
     if any(sign in what for sign in ("{", "found character", "mapping values", "unhashable")):
         hint += (
