@@ -26,6 +26,7 @@ bit-for-bit the values a full re-ranking gives (all counts are exact in doubles)
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -177,8 +178,9 @@ def mann_whitney(
     infinite values, a search range that overflows, every observation tied, or a
     confidence outside (0, 1).
     """
-    if not (isinstance(confidence, int | float) and 0.0 < confidence < 1.0):
+    if not (isinstance(confidence, numbers.Real) and 0.0 < float(confidence) < 1.0):
         raise KayentaInputError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    confidence = float(confidence)
     statistic = RankShiftStatistic(
         as_sample(experiment, name="experiment"), as_sample(control, name="control")
     )
