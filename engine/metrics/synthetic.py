@@ -15,8 +15,28 @@ import numpy as np
 from scipy.stats import norm
 
 #: Istio's default buckets for istio_request_duration_milliseconds (ms).
-ISTIO_LATENCY_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
-                         30000, 60000, 300000, 600000, 1800000, 3600000, float("inf"))
+ISTIO_LATENCY_BUCKETS = (
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    60000,
+    300000,
+    600000,
+    1800000,
+    3600000,
+    float("inf"),
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +62,9 @@ class ArmLook:
 class SyntheticService:
     """A service whose traffic is split between a baseline and a canary version."""
 
-    def __init__(self, *, baseline: Version, canary: Version, rpm: float = 2000.0,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, *, baseline: Version, canary: Version, rpm: float = 2000.0, seed: int = 0
+    ) -> None:
         self.baseline, self.canary, self.rpm = baseline, canary, rpm
         self._rng = np.random.default_rng(seed)
         self._cpu_noise = {"canary": 0.0, "baseline": 0.0}
@@ -52,8 +73,10 @@ class SyntheticService:
     def look(self, *, canary_weight: float) -> tuple[ArmLook, ArmLook]:
         """One minute of traffic at ``canary_weight`` percent: (canary, baseline)."""
         share = canary_weight / 100.0
-        return (self._arm("canary", self.canary, self.rpm * share),
-                self._arm("baseline", self.baseline, self.rpm * (1.0 - share)))
+        return (
+            self._arm("canary", self.canary, self.rpm * share),
+            self._arm("baseline", self.baseline, self.rpm * (1.0 - share)),
+        )
 
     def pre_canary_buckets(self, *, minutes: int = 60) -> np.ndarray:
         """Baseline bucket counts for the window before the canary starts."""
@@ -68,8 +91,9 @@ class SyntheticService:
         return ArmLook(requests, errors, self._buckets(version, requests), cpu)
 
     def _buckets(self, version: Version, requests: float) -> np.ndarray:
-        cdf = norm.cdf((np.log(self.le) - np.log(version.latency_median_ms))
-                       / version.latency_sigma)
+        cdf = norm.cdf(
+            (np.log(self.le) - np.log(version.latency_median_ms)) / version.latency_sigma
+        )
         cells = np.diff(np.concatenate([[0.0], cdf]))
         counts = self._rng.multinomial(int(requests), cells / cells.sum())
         return np.cumsum(counts).astype(float)
