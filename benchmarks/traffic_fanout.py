@@ -166,8 +166,10 @@ async def _measure(fleet: Fleet, clusters: int, latency: float, repetitions: int
     async with ClusterInventory.from_kubeconfig(fleet.kubeconfig) as inventory:
         names = inventory.names
         router = IstioRouter(inventory, TARGET, request_timeout=10)
-        # warm up: create every client and connection once (not part of an abort's cost
-        # in a running service, which keeps its clients open)
+        # warm up: create every client and connection once. A running service keeps its
+        # clients open (and ClusterInventory.connect creates them when a rollout starts),
+        # so this is not part of an abort's cost. It is large here because the test
+        # servers name no CA, so every client loads the system CA store.
         cold, _ = await _timed(lambda: _fanout(router, names, Weights.canary_percent(1)))
 
         one_request, one_cluster, fanout = [], [], []
@@ -261,7 +263,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['one_cluster_set_s'] * 1000:.1f} ms | |",
         f"| all clusters, fan-out (median / max of {result['repetitions']}) | "
         f"{fan['median'] * 1000:.1f} / {fan['max'] * 1000:.1f} ms | |",
-        f"| first fan-out, creating clients and connections | "
+        f"| first fan-out, creating clients and connections (see note) | "
         f"{fan['cold_first_run'] * 1000:.1f} ms | |",
         f"| **fan-out / one cluster's weight change** | "
         f"**{result['ratio_to_one_cluster']:.2f}x** | < 2x |",
@@ -281,6 +283,11 @@ def markdown(result: dict[str, Any]) -> str:
         extra = f" (a conflicting cluster: {note})" if note else ""
         lines.append(f"| {name} | {scenario['fanout_s'] * 1000:.1f} ms | {statuses}{extra} |")
     lines += [
+        "",
+        "Note: creating a kubernetes.aio client loads CA certificates; with no CA configured "
+        "(these plain-HTTP test servers) that is the system store, tens of ms per client. "
+        "Real clusters name their CA. A running Auspice creates clients once "
+        "(ClusterInventory.connect at rollout start), so aborts pay only the warm numbers.",
         "",
         "Servers: tests/support/kube_api.py in a child process, each delaying every "
         "request; client: kubernetes.aio through IstioRouter and set_weights_everywhere. "

@@ -324,3 +324,14 @@ async def test_sources_combine_and_duplicate_names_are_refused(tmp_path: Path) -
             from_kubeconfig, ClusterInventory.in_cluster(name="hub")
         )
         assert combined.names == ["eu-1", "hub", "in-cluster"]
+
+
+async def test_connect_creates_every_client_up_front_without_requests(tmp_path: Path) -> None:
+    async with kube_api_servers(3) as servers:
+        path = write_kubeconfig(servers, tmp_path / "c")
+        async with ClusterInventory.from_kubeconfig(path) as inventory:
+            await inventory.connect()
+            clients = [await inventory.api_client(name) for name in inventory.names]
+            assert len({id(c) for c in clients}) == 3
+            assert [c.configuration.host for c in clients] == [s.url for s in servers]
+        assert all(s.requests == [] for s in servers)
