@@ -13,15 +13,18 @@ a validation that checked nothing must not look like a validation that passed.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from auspice import specs
 from auspice.specs import Problem, SpecError
 from auspice.specs.yamlpos import load_yaml_file
 
-__all__ = ["Checked", "Report", "format_problems", "validate", "validate_report"]
+__all__ = ["Checked", "Report", "format_problems", "run", "validate", "validate_report"]
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -76,6 +79,26 @@ def validate_report(paths: Iterable[str | Path]) -> Report:
 def format_problems(problems: Iterable[Problem]) -> str:
     """One problem per line: ``file:line:col: field: message (fix: hint)``."""
     return "\n".join(str(problem) for problem in problems)
+
+
+def run(paths: Iterable[str | Path], *, as_json: bool = False, out: TextIO | None = None) -> int:
+    """What ``auspice validate`` does: print the report, return the exit status (0 or 1)."""
+    out = out or sys.stdout
+    report = validate_report(paths)
+    if as_json:
+        out.write(json.dumps(report.as_dict(), indent=2) + "\n")
+        return 0 if report.ok else 1
+    if report.problems:
+        out.write(format_problems(report.problems) + "\n")
+    documents = len(report.documents)
+    failed = sum(not d.ok for d in report.documents)
+    summary = f"{documents} document{'s' if documents != 1 else ''} checked"
+    if report.ok:
+        out.write(f"{summary}, all valid\n")
+    else:
+        count = len(report.problems)
+        out.write(f"{summary}, {failed} invalid; {count} problem{'s' if count != 1 else ''}\n")
+    return 0 if report.ok else 1
 
 
 def _files(paths: Iterable[str | Path], report: Report) -> Iterator[Path]:

@@ -25,7 +25,8 @@ class UserModel(BaseModel):
         strict=True,
         frozen=True,
         alias_generator=to_camel,
-        populate_by_name=True,
+        validate_by_name=False,  # YAML keys are camelCase only, never snake_case too
+        validate_by_alias=True,
     )
 
 

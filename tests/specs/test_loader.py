@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import textwrap
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from auspice.specs import (
 from auspice.specs import loader as loader_module
 from auspice.specs.base import UserModel
 from auspice.specs.checks import keeps_label
-from auspice.validate import validate, validate_report
+from auspice.validate import run, validate, validate_report
 
 HEAD = "apiVersion: auspice.dev/v1alpha1\nkind: AnalysisTemplate\n"
 
@@ -111,7 +113,8 @@ def test_the_loader_is_generic_over_models_and_kinds(tmp_path: Path, monkeypatch
     problems = validate([path])
     assert [(p.line, p.field) for p in problems] == [(7, "size"), (8, "shape")]
     path.write_text("apiVersion: test/v1\nkind: Widget\nsize: 3\n")
-    assert load_file(path, Widget) == [Widget(api_version="test/v1", kind="Widget", size=3)]
+    expected = Widget.model_validate({"apiVersion": "test/v1", "kind": "Widget", "size": 3})
+    assert load_file(path, Widget) == [expected]
 
 
 @pytest.mark.parametrize(
@@ -247,3 +250,24 @@ def test_arg_values_apply_defaults_and_check_values() -> None:
 )
 def test_keeps_label(query: str, keeps: bool) -> None:
     assert keeps_label(promql_parser.parse(query), "le") is keeps
+
+
+def test_run_prints_problems_and_returns_the_exit_status(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(template_text("good", GAUGE))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(template_text("bad", GAUGE, "alpha: 0\n"))
+    out = io.StringIO()
+    assert run([good], out=out) == 0
+    assert out.getvalue() == "1 document checked, all valid\n"
+    out = io.StringIO()
+    assert run([tmp_path], out=out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"{bad}:6:3: spec.alpha: alpha is 0")
+    assert lines[-1] == "2 documents checked, 1 invalid; 1 problem"
+    out = io.StringIO()
+    assert run([tmp_path], as_json=True, out=out) == 1
+    data = json.loads(out.getvalue())
+    assert data["ok"] is False
+    assert data["problems"][0]["field"] == "spec.alpha"
+    assert data["problems"][0]["line"] == 6
