@@ -24,6 +24,7 @@ gauges) are required. The models check one field at a time; rules that relate fi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
@@ -171,6 +172,11 @@ class CountsMetric(_Metric):
     def queries(self) -> dict[str, str]:
         return {"events": self.events, "total": self.total}
 
+    @property
+    def test_mode(self) -> Literal["binomial", "burst"]:
+        """The ``mode`` argument of :class:`auspice.stats.CountTest`."""
+        return "burst" if self.burst_robust else "binomial"
+
 
 class HistogramMetric(_Metric):
     """Latency-like histograms: requests slower than chosen bucket boundaries."""
@@ -186,6 +192,11 @@ class HistogramMetric(_Metric):
 
     def queries(self) -> dict[str, str]:
         return {"buckets": self.buckets}
+
+    @property
+    def test_mode(self) -> Literal["binomial", "burst"]:
+        """The ``mode`` argument of :class:`auspice.stats.HistogramTest`."""
+        return "burst" if self.burst_robust else "binomial"
 
     @property
     def effective_quantiles(self) -> tuple[float, ...]:
@@ -216,6 +227,22 @@ class GaugeMetric(_Metric):
 
     def queries(self) -> dict[str, str]:
         return {"query": self.query}
+
+    @property
+    def compare(self) -> Literal["log_ratio", "difference"]:
+        """The ``compare`` argument of :class:`auspice.stats.GaugeTest`."""
+        return "log_ratio" if self.mode == "ratio" else "difference"
+
+    @property
+    def test_margin(self) -> float:
+        """The ``margin`` of :class:`auspice.stats.GaugeTest`: log(tolerance) or the margin."""
+        if self.mode == "ratio":
+            if self.tolerance is None:
+                raise ConfigError(f"gauge {self.name!r} in ratio mode has no tolerance")
+            return math.log(self.tolerance)
+        if self.margin is None:
+            raise ConfigError(f"gauge {self.name!r} in difference mode has no margin")
+        return self.margin
 
 
 class ThresholdMetric(_Metric):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import textwrap
 from pathlib import Path
 
@@ -271,3 +272,20 @@ def test_run_prints_problems_and_returns_the_exit_status(tmp_path: Path) -> None
     assert data["ok"] is False
     assert data["problems"][0]["field"] == "spec.alpha"
     assert data["problems"][0]["line"] == 6
+
+
+def test_metrics_give_the_arguments_of_their_judges() -> None:
+    istio = parse_template(template_text("i", """\
+        - use: istio/error-rate
+          burstRobust: true
+        - use: istio/latency
+        """))  # fmt: skip
+    counts, histogram = istio.spec.metrics
+    assert (counts.test_mode, histogram.test_mode) == ("burst", "binomial")  # type: ignore[union-attr]
+    cpu = parse_template(template_text("g", GAUGE)).spec.metrics[0]
+    assert isinstance(cpu, GaugeMetric)
+    assert (cpu.compare, cpu.test_margin) == ("log_ratio", pytest.approx(math.log(1.2)))
+    text = GAUGE.replace("tolerance: 1.2", "mode: difference\n  margin: 0.25")
+    diff = parse_template(template_text("d", text)).spec.metrics[0]
+    assert isinstance(diff, GaugeMetric)
+    assert (diff.compare, diff.test_margin) == ("difference", 0.25)
