@@ -150,7 +150,7 @@ async def test_prometheus_down_is_a_source_error_naming_the_server() -> None:
 
 
 async def test_slow_past_the_timeout_fails_the_look_without_retrying(fake: ThanosFake) -> None:
-    fake.queue(Reply(body=ok_reply().body, delay=2.0))
+    fake.queue(Reply(body=ok_reply().body, delay=1.0))
     source, clock = source_for(fake.url, timeout=0.2)
     async with source:
         with pytest.raises(QueryTimeoutError, match=r"within 0\.2s") as caught:
@@ -417,3 +417,18 @@ async def test_invalid_ranges_are_refused_before_any_request(fake: ThanosFake) -
         with pytest.raises(ValueError, match="before its start"):
             await source.query_range(QUERY, 10, 0, 1)
     assert fake.requests == []
+
+
+async def test_times_may_be_aware_datetimes_but_not_naive_ones(fake: ThanosFake) -> None:
+    from datetime import UTC, datetime
+
+    fake.queue(ok_reply())
+    source, _ = source_for(fake.url)
+    async with source:
+        await source.query_range(
+            QUERY, datetime.fromtimestamp(1000.25, UTC), datetime.fromtimestamp(1060.25, UTC), 60
+        )
+        with pytest.raises(ValueError, match="no time zone"):
+            await source.query(QUERY, datetime(2026, 1, 1))
+    assert fake.requests[0].params["start"] == "1000.25"
+    assert fake.requests[0].params["end"] == "1060.25"

@@ -98,11 +98,26 @@ def test_placeholders_finds_every_name_with_optional_spaces() -> None:
     assert placeholders("x{a='{{ 1a }}'} {{a-b}}") == set()
 
 
-@given(value=label_values)
-@example(value="")
+# Hostile fragments embedded in arbitrary text.
+hostile_values = st.one_of(
+    label_values,
+    st.builds(lambda a, b, c: a + b + c, label_values, st.sampled_from(HOSTILE), label_values),
+)
+
+
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_hostile_values_keep_the_structure_and_round_trip(hostile: str, value: str) -> None:
-    values = dict(HARMLESS, version=value + hostile, workload=hostile + value)
+def test_each_hostile_value_keeps_the_structure(hostile: str) -> None:
+    check_hostile(hostile, hostile[::-1])
+
+
+@given(version=hostile_values, workload=hostile_values)
+@example(version="", workload="")
+def test_any_value_keeps_the_structure_and_round_trips(version: str, workload: str) -> None:
+    check_hostile(version, workload)
+
+
+def check_hostile(version: str, workload: str) -> None:
+    values = dict(HARMLESS, version=version, workload=workload)
     rendered = render(TEMPLATE, values)
     assert structure(rendered) == structure(render(TEMPLATE, HARMLESS))
     matchers = matcher_values(rendered)
