@@ -139,3 +139,28 @@ class KayentaStyle:
                 result = classify_with(canary[:, run], baseline[:, run], self.config)
                 self.failed[run] = result.classification == "High"
         return self.failed.copy()
+
+
+class Savvi:
+    """savvi's InhomogeneousPoissonProcess (Lindon & Malek), one run per instance.
+
+    Imported lazily: savvi (with cvxpy and matplotlib) is in the ``bench`` extra only.
+    ``infer`` solves a convex program for the confidence interval at every update,
+    which is what savvi's users pay per look.
+    """
+
+    def __init__(self, *, share: float, alpha: float = 0.05, k: float = 100.0) -> None:
+        from savvi.multinomial import InhomogeneousPoissonProcess
+
+        self.alpha = alpha
+        self.test = InhomogeneousPoissonProcess(
+            alpha, np.array([1.0 - share, share]), np.array([[-1.0, 1.0]]), k)
+
+    def update(self, canary_events: float, baseline_events: float) -> bool:
+        self.test.update(np.array([int(baseline_events), int(canary_events)]))
+        self.test.infer()
+        return bool(self.test.p_value[0] <= self.alpha)
+
+    @property
+    def odds(self) -> float:
+        return float(self.test.odds)

@@ -243,6 +243,62 @@ def _time_looks(name: str, metrics: int, look: Callable[[int], Any]) -> dict:
             "metric_looks_per_second": metrics / per_look}
 
 
+# -- savvi --------------------------------------------------------------------------
+
+
+def savvi_rows(seed: int, runs: int = 100) -> dict:
+    """savvi side by side where it applies: agreement, cost per update, detection."""
+    try:
+        from benchmarks.baselines import Savvi, log_beta_mixture
+
+        Savvi(share=0.5)
+    except ImportError as error:
+        return {"available": False, "reason": f"savvi is not installed ({error}); "
+                "pip install -e '.[bench]'"}
+    rng = np.random.default_rng(seed)
+    savvi = Savvi(share=0.5)
+    x_c = x_b = 0.0
+    worst = 0.0
+    for _ in range(50):
+        c, b = rng.poisson(3.0), rng.poisson(2.0)
+        savvi.update(c, b)
+        x_c, x_b = x_c + c, x_b + b
+        ours = float(np.exp(log_beta_mixture(x_c, x_b, 0.5)))
+        worst = max(worst, abs(ours - savvi.odds) / max(savvi.odds, 1e-300))
+    savvi = Savvi(share=0.5)
+    start = time.perf_counter()
+    for _ in range(100):
+        savvi.update(rng.poisson(1.0), rng.poisson(1.0))
+    savvi_ms = (time.perf_counter() - start) / 100 * 1e3
+    test = CountTest()
+    start = time.perf_counter()
+    for _ in range(1000):
+        test.update(canary_events=rng.poisson(1.0), canary_total=500.0,
+                    baseline_events=rng.poisson(1.0), baseline_total=500.0)
+    ours_ms = (time.perf_counter() - start) / 1000 * 1e3
+    detection = []
+    for ratio in (2.0, 3.0):
+        stream = simulate.regressed_counts(runs=runs, seed=seed + int(ratio), ratio=ratio,
+                                           share=0.5, looks=400)
+        judges = [Savvi(share=0.5) for _ in range(runs)]
+        found = np.full(runs, np.inf)
+        events = np.zeros(runs)
+        for look in stream:
+            events += look.canary_events + look.baseline_events
+            for i in np.flatnonzero(np.isinf(found)):
+                if judges[i].update(look.canary_events[i], look.baseline_events[i]):
+                    found[i] = events[i]
+            if np.isfinite(found).mean() > 0.6:
+                break
+        detection.append({"share": 0.5, "ratio": ratio, "runs": runs,
+                          "median_events": float(np.median(found))})
+        print(f"  savvi share 0.5 r {ratio}: median events {np.median(found):.0f}", flush=True)
+    print(f"  savvi {savvi_ms:.2f} ms per update, auspice {ours_ms:.3f} ms; "
+          f"max relative difference to our Beta mixture {worst:.2e}", flush=True)
+    return {"available": True, "ms_per_update": savvi_ms, "auspice_ms_per_update": ours_ms,
+            "beta_mixture_max_relative_difference": worst, "detection": detection}
+
+
 # -- report --------------------------------------------------------------------------
 
 
@@ -263,6 +319,18 @@ def markdown(report: dict) -> str:
         out.append(f"| {r['share']} | {r['ratio']} | {r['judge']} | {r['median_events']:.0f} | "
                    f"{r['events_vs_oracle']:.2f} | {r['median_minutes']:.0f} | "
                    f"{r['detected_by_end']:.2f} |")
+    sv = report.get("savvi", {})
+    if sv.get("available"):
+        out += ["", "## savvi (InhomogeneousPoissonProcess, k = 100)", "",
+                f"- its Bayes factor equals `benchmarks.baselines.log_beta_mixture` to a relative "
+                f"{sv['beta_mixture_max_relative_difference']:.1e} over 50 looks;",
+                f"- cost: {sv['ms_per_update']:.2f} ms per update+infer, against "
+                f"{sv['auspice_ms_per_update']:.3f} ms for one `CountTest.update`;"]
+        out += [f"- detection at share {d['share']}, r = {d['ratio']}: median "
+                f"{d['median_events']:.0f} events ({d['runs']} runs; it is a two-sided test)"
+                for d in sv["detection"]]
+    elif sv:
+        out += ["", f"savvi: {sv['reason']}"]
     out += ["", "## Cost (one core)", "", "| judge | metrics per look | ms per look | "
             "metric-looks per second |", "|---|---|---|---|"]
     for r in report["cost"]:
@@ -279,16 +347,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kayenta-every", type=int, default=30, help="minutes between "
                         "Kayenta-style judgements (each re-judges all data so far)")
     parser.add_argument("--max-looks", type=int, default=4000)
-    parser.add_argument("--only", choices=["false_alarms", "detection", "cost"], nargs="*")
+    parser.add_argument("--only", choices=["false_alarms", "detection", "cost", "savvi"],
+                        nargs="*")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    parts = set(args.only or ["false_alarms", "detection", "cost"])
+    everything = {"false_alarms", "detection", "cost", "savvi"}
+    parts = set(args.only or everything)
     report: dict[str, Any] = {"runs": args.runs, "seed": args.seed,
                               "machine": f"{platform.machine()}, Python {platform.python_version()}"}
     started = time.perf_counter()
     if "cost" in parts:
         print("cost", flush=True)
         report["cost"] = cost_rows(args.seed)
+    if "savvi" in parts:
+        print("savvi", flush=True)
+        report["savvi"] = savvi_rows(args.seed)
     if "detection" in parts:
         print("detection", flush=True)
         report["detection"] = detection_rows(args.runs, args.seed, args.max_looks)
@@ -297,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         report["false_alarms"] = false_alarm_rows(args.runs, args.seed, args.kayenta_every)
     report["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "power" if parts == {"false_alarms", "detection", "cost"} else "power-partial"
+    stem = "power" if parts == everything else "power-partial"
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     for key in ("false_alarms", "detection", "cost"):
         report.setdefault(key, [])
