@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auspice.specs.checks import template_findings
+from auspice.specs.checks import query_findings_of_raw, template_findings
 from auspice.specs.durations import Duration, DurationError, format_duration, parse_duration
 from auspice.specs.loader import (
     DocumentKind,
@@ -98,6 +98,7 @@ ANALYSIS_TEMPLATE = DocumentKind(
     model=AnalysisTemplate,
     prepare=resolve_presets,
     check=template_findings,
+    check_invalid=query_findings_of_raw,
 )
 register_kind(ANALYSIS_TEMPLATE)
 

@@ -15,18 +15,23 @@ be rendered for a real scope, so the check covers what Prometheus will actually 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import promql_parser
+from pydantic import TypeAdapter, ValidationError
 
 from auspice.metrics import promql
-from auspice.specs.durations import format_duration
+from auspice.specs.durations import Duration, format_duration
 from auspice.specs.problems import Finding
 from auspice.specs.template import (
     BUILTIN_PLACEHOLDERS,
     AnalysisTemplate,
+    AnyMetric,
+    Arg,
     GaugeMetric,
     HistogramMetric,
+    Metric,
     ThresholdMetric,
 )
 
@@ -205,16 +210,56 @@ def _threshold_findings(metric: ThresholdMetric, path: Path) -> Iterator[Finding
 
 
 def _query_findings(template: AnalysisTemplate) -> Iterator[Finding]:
-    known = BUILTIN_PLACEHOLDERS | {arg.name for arg in template.spec.args}
-    samples = sample_values(template)
-    for index, metric in enumerate(template.spec.metrics):
-        for role, query in metric.queries().items():
-            path: Path = (*_METRICS, index, role)
-            unknown = sorted(promql.placeholders(query) - known)
-            if unknown:
-                yield _undefined(unknown, known, path)
-                continue
-            yield from _syntax_findings(query, samples, path, histogram=role == "buckets")
+    spec = template.spec
+    for index, metric in enumerate(spec.metrics):
+        yield from _metric_query_findings(metric, index, args=spec.args, interval=spec.interval)
+
+
+def query_findings_of_raw(data: Any) -> list[Finding]:
+    """Query findings of a template that failed validation as a whole.
+
+    So that one run of ``auspice validate`` shows a typo in one metric *and* a broken
+    query in another, every metric that validates on its own gets its queries checked
+    against the arguments that validate on their own.
+    """
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("metrics"), list):
+        return []
+    raw_args = spec.get("args") if isinstance(spec.get("args"), list) else []
+    args = [arg for raw in raw_args if (arg := _valid(_ARG, raw)) is not None]
+    interval = _valid(_DURATION, spec.get("interval", "1m")) or 60.0
+    findings: list[Finding] = []
+    for index, raw in enumerate(spec["metrics"]):
+        metric = _valid(_METRIC, raw)
+        if metric is not None:
+            findings.extend(_metric_query_findings(metric, index, args=args, interval=interval))
+    return findings
+
+
+_ARG: TypeAdapter[Arg] = TypeAdapter(Arg)
+_METRIC: TypeAdapter[AnyMetric] = TypeAdapter(Metric)  # type: ignore[arg-type]
+_DURATION: TypeAdapter[float] = TypeAdapter(Duration)
+
+
+def _valid(adapter: TypeAdapter[Any], raw: Any) -> Any:
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError:
+        return None
+
+
+def _metric_query_findings(
+    metric: AnyMetric, index: int, *, args: Sequence[Arg], interval: float
+) -> Iterator[Finding]:
+    known = BUILTIN_PLACEHOLDERS | {arg.name for arg in args}
+    samples = sample_values(args, interval=interval)
+    for role, query in metric.queries().items():
+        path: Path = (*_METRICS, index, role)
+        unknown = sorted(promql.placeholders(query) - known)
+        if unknown:
+            yield _undefined(unknown, known, path)
+            continue
+        yield from _syntax_findings(query, samples, path, histogram=role == "buckets")
 
 
 def _undefined(unknown: list[str], known: set[str], path: Path) -> Finding:
@@ -228,10 +273,10 @@ def _undefined(unknown: list[str], known: set[str], path: Path) -> Finding:
     return Finding(path, f"undefined placeholder {names}", hint)
 
 
-def sample_values(template: AnalysisTemplate) -> dict[str, str]:
+def sample_values(args: Sequence[Arg], *, interval: float) -> dict[str, str]:
     """Harmless values for every placeholder, used to render queries for checking."""
-    values = dict(_SAMPLE_SCOPE, interval=format_duration(template.spec.interval))
-    for arg in template.spec.args:
+    values = dict(_SAMPLE_SCOPE, interval=format_duration(interval))
+    for arg in args:
         values.setdefault(arg.name, arg.default or _SAMPLE_ARGS[arg.type])
     return values
 

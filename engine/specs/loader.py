@@ -38,6 +38,7 @@ class DocumentKind:
     model: type[BaseModel]
     prepare: Prepare | None = None
     check: Check | None = None
+    check_invalid: Callable[[Any], list[Finding]] | None = None  # on data that failed
 
 
 _KINDS: dict[str, DocumentKind] = {}
@@ -72,6 +73,8 @@ def parse_document(document: YamlDocument, kind: DocumentKind) -> BaseModel:
         result = kind.model.model_validate(prepared)
     except ValidationError as error:
         findings.extend(findings_from(error, prepared, kind.model))
+        if kind.check_invalid is not None:
+            findings.extend(kind.check_invalid(prepared))
     if result is not None and kind.check is not None:
         findings.extend(kind.check(result))
     if findings:

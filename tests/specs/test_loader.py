@@ -289,3 +289,25 @@ def test_metrics_give_the_arguments_of_their_judges() -> None:
     diff = parse_template(template_text("d", text)).spec.metrics[0]
     assert isinstance(diff, GaugeMetric)
     assert (diff.compare, diff.test_margin) == ("difference", 0.25)
+
+
+def test_queries_are_checked_even_when_another_metric_is_malformed() -> None:
+    histograms = textwrap.dedent("""\
+        - name: p99
+          kind: histogram
+          tolerance: 1.5
+          buckets: histogram_quantile(0.99, sum by (le) (rate(x_bucket{v="{{vesion}}"}[1m])))
+        - name: p90
+          kind: histogram
+          tolerance: 1.5
+          buckets: histogram_quantile(0.9, sum by (le) (rate(x_bucket{v="{{version}}"}[1m])))
+        """)
+    text = template_text("p", GAUGE.replace("tolerance:", "tolerence:") + histograms)
+    with pytest.raises(SpecError) as caught:
+        parse_template(text)
+    found = [(p.field, p.message.split(" ")[0]) for p in caught.value.problems]
+    assert found == [
+        ("spec.metrics[0].tolerence", "unknown"),
+        ("spec.metrics[1].buckets", "undefined"),
+        ("spec.metrics[2].buckets", "the"),  # ... does not keep the 'le' label
+    ]
