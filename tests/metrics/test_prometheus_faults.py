@@ -432,3 +432,24 @@ async def test_times_may_be_aware_datetimes_but_not_naive_ones(fake: ThanosFake)
             await source.query(QUERY, datetime(2026, 1, 1))
     assert fake.requests[0].params["start"] == "1000.25"
     assert fake.requests[0].params["end"] == "1060.25"
+
+
+async def test_dropped_connection_is_retried(fake: ThanosFake) -> None:
+    # aiohttp itself may retry an idempotent request once; the source retries on top.
+    fake.queue(*[Reply(disconnect=True)] * 3, ok_reply())
+    source, clock = source_for(fake.url)
+    async with source:
+        [series] = await source.query_range(QUERY, 1000, 1060, 60)
+    assert series.values.tolist() == [1.5, 2.5]
+    assert len(fake.requests) == 4
+    assert clock.sleeps
+
+
+async def test_redirects_are_not_followed(fake: ThanosFake) -> None:
+    fake.queue(Reply(302, "", content_type="text/plain", headers={"Location": "/login"}))
+    source, _ = source_for(fake.url, bearer_token="secret-token")
+    async with source:
+        with pytest.raises(QueryError, match="HTTP 302") as caught:
+            await source.query_range(QUERY, 1000, 1060, 60)
+    assert len(fake.requests) == 1
+    assert "secret-token" not in str(caught.value)

@@ -56,6 +56,7 @@ class Reply:
     content_type: str = "application/json"
     delay: float = 0.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    disconnect: bool = False  # drop the connection instead of answering
 
     def encoded(self) -> bytes:
         if isinstance(self.body, dict):
@@ -215,6 +216,9 @@ class ThanosFake:
         reply = responder(record) if callable(responder) else responder
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.disconnect and request.transport is not None:
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
         return web.Response(
             status=reply.status,
             body=reply.encoded(),
