@@ -56,15 +56,17 @@ from support.kube_api import (  # noqa: E402 - needs the tests folder on sys.pat
 
 from auspice.traffic.clusters import ClusterInventory  # noqa: E402
 from auspice.traffic.fanout import FanoutReport, set_weights_everywhere  # noqa: E402
-from auspice.traffic.istio import Destination, IstioRouter, IstioTarget  # noqa: E402
+from auspice.traffic.istio import IstioRouter, IstioTarget  # noqa: E402
 from auspice.traffic.router import Weights  # noqa: E402
 
-TARGET = IstioTarget(
-    namespace=SAMPLE_NAMESPACE,
-    virtual_service=SAMPLE_NAME,
-    routes=("primary",),
-    stable=Destination(host="checkout", subset="stable"),
-    canary=Destination(host="checkout", subset="canary"),
+TARGET = IstioTarget.model_validate(
+    {
+        "namespace": SAMPLE_NAMESPACE,
+        "virtualService": SAMPLE_NAME,
+        "routes": ["primary"],
+        "stable": {"host": "checkout", "subset": "stable"},
+        "canary": {"host": "checkout", "subset": "canary"},
+    }
 )
 
 

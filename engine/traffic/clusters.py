@@ -46,9 +46,10 @@ from kubernetes.aio.config.incluster_config import (
     InClusterConfigLoader,
 )
 from kubernetes.aio.config.kube_config import KubeConfigLoader
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from auspice.errors import ClusterError, ConfigError
+from auspice.specs.base import UserModel
 from auspice.traffic.kube import kube_errors
 from auspice.traffic.selectors import LabelSelector, select
 
@@ -311,19 +312,15 @@ class ClusterInventory:
 # ------------------------------------------------------------------ kubeconfig source
 
 
-class ContextLabels(BaseModel):
+class ContextLabels(UserModel):
     """One context's entry in the labels file."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1)
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-class LabelsFile(BaseModel):
+class LabelsFile(UserModel):
     """``contexts: {CONTEXT: {name: optional cluster name, labels: {k: v}}}``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     contexts: dict[str, ContextLabels]
 

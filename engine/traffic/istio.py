@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kubernetes.aio.client import CustomObjectsApi
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from auspice.clock import Clock, RealClock
 from auspice.errors import ClusterError, InputError
+from auspice.specs.base import UserModel
 from auspice.traffic.clusters import ClusterInventory
 from auspice.traffic.kube import kube_errors
 from auspice.traffic.router import (
@@ -58,10 +59,8 @@ class ConflictRetriesExhausted(ClusterError):
     """Every write attempt met a newer resourceVersion (409)."""
 
 
-class Destination(BaseModel):
+class Destination(UserModel):
     """A ``route[].destination``: a host, and a DestinationRule subset for subset routing."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field(min_length=1)
     subset: str | None = Field(default=None, min_length=1)
@@ -75,21 +74,29 @@ class Destination(BaseModel):
         return f"{self.host} subset {self.subset}" if self.subset else self.host
 
 
-class IstioTarget(BaseModel):
-    """Which VirtualService routes carry the canary, in every cluster of a rollout."""
+class IstioTarget(UserModel):
+    """Which VirtualService routes carry the canary, in every cluster of a rollout.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    In YAML (camelCase keys)::
+
+        namespace: shop
+        virtualService: checkout
+        routes: [primary]
+        stable: {host: checkout, subset: stable}
+        canary: {host: checkout, subset: canary}
+        apiVersion: v1          # v1beta1 for Istio older than 1.22
+    """
 
     namespace: str = Field(min_length=1)
-    virtual_service: str = Field(min_length=1, alias="virtualService")
-    routes: tuple[str, ...] = Field(
-        default=(),
+    virtual_service: str = Field(min_length=1)
+    routes: list[str] = Field(
+        default_factory=list,
         description="names of the HTTP routes to weight; empty: every HTTP route that "
         "carries both destinations (at least one must)",
     )
     stable: Destination
     canary: Destination
-    api_version: Literal["v1", "v1beta1"] = Field(default="v1", alias="apiVersion")
+    api_version: Literal["v1", "v1beta1"] = "v1"
 
     def where(self, route: str | None = None) -> str:
         text = f"namespace {self.namespace!r}, VirtualService {self.virtual_service!r}"

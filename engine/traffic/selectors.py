@@ -11,55 +11,50 @@ without the key; an empty selector matches every cluster.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from auspice.specs.base import UserModel
 
-class Operator(StrEnum):
-    IN = "In"
-    NOT_IN = "NotIn"
-    EXISTS = "Exists"
-    DOES_NOT_EXIST = "DoesNotExist"
+Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 
 
-class Requirement(BaseModel):
+class Requirement(UserModel):
     """One ``matchExpressions`` term."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str = Field(min_length=1)
     operator: Operator
-    values: tuple[str, ...] = ()
+    values: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _values_fit_operator(self) -> Requirement:
-        needs_values = self.operator in (Operator.IN, Operator.NOT_IN)
+        needs_values = self.operator in ("In", "NotIn")
         if needs_values and not self.values:
-            raise ValueError(f"operator {self.operator.value} needs a non-empty 'values' list")
+            raise ValueError(f"operator {self.operator} needs a non-empty 'values' list")
         if not needs_values and self.values:
-            raise ValueError(f"operator {self.operator.value} takes no 'values'")
+            raise ValueError(f"operator {self.operator} takes no 'values'")
         return self
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         present = self.key in labels
-        if self.operator is Operator.EXISTS:
+        if self.operator == "Exists":
             return present
-        if self.operator is Operator.DOES_NOT_EXIST:
+        if self.operator == "DoesNotExist":
             return not present
-        if self.operator is Operator.IN:
+        if self.operator == "In":
             return present and labels[self.key] in self.values
         return not present or labels[self.key] not in self.values
 
 
-class LabelSelector(BaseModel):
-    """``matchLabels`` plus ``matchExpressions``, all of which must hold."""
+class LabelSelector(UserModel):
+    """``matchLabels`` plus ``matchExpressions``, all of which must hold.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    Built from YAML/JSON with :meth:`model_validate` (camelCase keys, as in Kubernetes).
+    """
 
-    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
-    match_expressions: tuple[Requirement, ...] = Field(default=(), alias="matchExpressions")
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[Requirement] = Field(default_factory=list)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.match_labels.items()) and all(
@@ -70,7 +65,7 @@ class LabelSelector(BaseModel):
         terms = [f"{k}={v}" for k, v in sorted(self.match_labels.items())]
         for r in self.match_expressions:
             values = f" ({','.join(r.values)})" if r.values else ""
-            terms.append(f"{r.key} {r.operator.value}{values}")
+            terms.append(f"{r.key} {r.operator}{values}")
         return ", ".join(terms) or "<everything>"
 
 

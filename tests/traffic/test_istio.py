@@ -21,7 +21,6 @@ from auspice.traffic.clusters import ClusterInventory
 from auspice.traffic.fanout import Status, set_weights_everywhere
 from auspice.traffic.istio import (
     ConflictRetriesExhausted,
-    Destination,
     IstioRouter,
     IstioTarget,
     RouteError,
@@ -31,15 +30,16 @@ from auspice.traffic.router import DriftEvent, TrafficRouter, VerifyError, Weigh
 
 
 def target(**overrides: Any) -> IstioTarget:
+    """The sample target, as a user would write it (camelCase), with ``overrides``."""
     values: dict[str, Any] = {
         "namespace": SAMPLE_NAMESPACE,
-        "virtual_service": SAMPLE_NAME,
-        "routes": ("primary",),
-        "stable": Destination(host="checkout", subset="stable"),
-        "canary": Destination(host="checkout", subset="canary"),
+        "virtualService": SAMPLE_NAME,
+        "routes": ["primary"],
+        "stable": {"host": "checkout", "subset": "stable"},
+        "canary": {"host": "checkout", "subset": "canary"},
     }
     values.update(overrides)
-    return IstioTarget(**values)
+    return IstioTarget.model_validate(values)
 
 
 def router(
@@ -102,9 +102,9 @@ async def test_v1beta1_and_host_based_destinations(labelled_inventory) -> None:
     async with kube_api_servers(1) as [server]:
         server.seed(virtual_service(subsets=False, api_version="networking.istio.io/v1beta1"))
         host_target = target(
-            api_version="v1beta1",
-            stable=Destination(host="checkout-stable"),
-            canary=Destination(host="checkout-canary"),
+            apiVersion="v1beta1",
+            stable={"host": "checkout-stable"},
+            canary={"host": "checkout-canary"},
         )
         async with labelled_inventory([server], {server.name: {}}) as inventory:
             istio = router(inventory, target=host_target)
@@ -118,7 +118,7 @@ async def test_v1beta1_and_host_based_destinations(labelled_inventory) -> None:
 async def test_every_route_with_both_destinations_when_no_route_is_named(
     servers: list[KubeApiServer], inventory: ClusterInventory
 ) -> None:
-    istio = router(inventory, target=target(routes=()))
+    istio = router(inventory, target=target(routes=[]))
     await istio.set_weights(servers[0].name, Weights.canary_percent(5))
     assert weights_in(servers[0]) == (95, 5)
     # the debug route has only the canary destination: untouched
@@ -215,12 +215,12 @@ async def test_expect_restores_drift_detection_after_a_restart(
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
-        ({"routes": ("primary", "canary-only")}, ["route 'canary-only'", "no HTTP route"]),
+        ({"routes": ["primary", "canary-only"]}, ["route 'canary-only'", "no HTTP route"]),
         (
-            {"canary": Destination(host="checkout", subset="v2")},
+            {"canary": {"host": "checkout", "subset": "v2"}},
             ["route 'primary'", "checkout subset v2", "is not on the route"],
         ),
-        ({"routes": ("legacy",)}, ["route 'legacy'", "is not on the route"]),
+        ({"routes": ["legacy"]}, ["route 'legacy'", "is not on the route"]),
     ],
 )
 async def test_a_missing_route_or_subset_is_named_and_nothing_is_written(
@@ -246,7 +246,7 @@ async def test_a_missing_route_or_subset_is_named_and_nothing_is_written(
 async def test_a_missing_virtual_service_names_it(
     servers: list[KubeApiServer], inventory: ClusterInventory
 ) -> None:
-    istio = router(inventory, target=target(virtual_service="payments"))
+    istio = router(inventory, target=target(virtualService="payments"))
     with pytest.raises(ClusterNotFoundError, match=r"shop/payments.*404"):
         await istio.get_weights(servers[0].name)
 
@@ -344,3 +344,10 @@ async def test_dropped_connections_are_a_clear_failure(
     with pytest.raises(Exception, match=r"cannot reach the API server") as caught:
         await router(inventory).set_weights(servers[0].name, Weights.canary_percent(10))
     assert servers[0].name in str(caught.value)
+
+
+def test_targets_are_written_in_camel_case_only() -> None:
+    with pytest.raises(Exception, match="virtual_service"):
+        target(virtual_service="checkout")
+    with pytest.raises(Exception, match="apiVersion"):
+        target(apiVersion="v1alpha3")
