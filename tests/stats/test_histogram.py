@@ -227,3 +227,17 @@ def test_a_faster_canary_is_not_rejected():
         c, b = _looks(rng, 50, canary_scale=0.7)
         r = test.update(le=LE, canary_buckets=c, baseline_buckets=b)
     assert not r.rejected.any()
+
+
+def test_a_look_reported_as_no_data_is_not_evidence_at_any_boundary():
+    """A bucket above the total (a scrape between bucket reads) makes the look unusable:
+    it is reported as no data, so it must not move the e-value through the boundaries
+    whose counts happened to look fine."""
+    le = [0.1, 0.5, INF]
+    test = HistogramTest(boundaries=[0.1, 0.5])
+    before = test.update(le=le, canary_buckets=[10, 60, 100], baseline_buckets=[12, 70, 100])
+    after = test.update(le=le, canary_buckets=[0, 0, 40], baseline_buckets=[0, 50, 40])
+    assert after.status == "no_data" and after.reason
+    assert after.data_looks == before.data_looks == 1
+    assert after.e_value == before.e_value
+    assert after.p_value == before.p_value
