@@ -39,6 +39,7 @@ def test_each_template_loads_by_name_and_is_documented(name: str) -> None:
     assert template.name == name
     assert template.spec.description
     assert all(metric.description for metric in template.spec.metrics)
+    assert all(metric.use is None for metric in template.spec.metrics)  # presets do not chain
     assert f"`{name}`" in README.read_text()
 
 
