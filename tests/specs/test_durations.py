@@ -30,8 +30,14 @@ def test_invalid_durations_are_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(60, "1m"), (90, "1m30s"), (0.5, "500ms"), (3600, "1h"), (86400 * 8, "8d"),
-     (61.001, "1m1s1ms")],
+    [
+        (60, "1m"),
+        (90, "1m30s"),
+        (0.5, "500ms"),
+        (3600, "1h"),
+        (86400 * 8, "8d"),
+        (61.001, "1m1s1ms"),
+    ],
 )
 def test_format_gives_the_shortest_promql_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
