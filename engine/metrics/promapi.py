@@ -40,6 +40,7 @@ __all__ = [
     "ServerUnavailableError",
     "ServerWarningError",
     "body_excerpt",
+    "error_for",
     "parse_answer",
 ]
 
@@ -124,10 +125,8 @@ def body_excerpt(body: bytes) -> str:
 def parse_answer(status: int, body: bytes, *, query: str, server: str) -> list[Series]:
     """Series from one HTTP answer, or the error that describes it (module docstring)."""
     document = _load_json(body)
-    if status != 200 or document is None:
-        raise _http_error(status, body, document, query=query, server=server)
-    if document.get("status") != "success":
-        raise _http_error(status, body, document, query=query, server=server)
+    if status != 200 or document is None or document.get("status") != "success":
+        raise error_for(status, body, query=query, server=server)
     warnings = document.get("warnings")
     if warnings:
         raise ServerWarningError([str(w) for w in warnings], query=query, server=server)
@@ -153,9 +152,13 @@ def _load_json(body: bytes) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _http_error(
-    status: int, body: bytes, document: dict[str, Any] | None, *, query: str, server: str
-) -> QueryError:
+def error_for(status: int, body: bytes, *, query: str, server: str) -> QueryError:
+    """The error describing an answer that is not a usable success (module docstring).
+
+    Retryable statuses (:data:`RETRYABLE_STATUSES`) always give a
+    :class:`ServerUnavailableError`.
+    """
+    document = _load_json(body)
     if document is not None and ("error" in document or "errorType" in document):
         error_type = str(document.get("errorType", "")) or None
         what = f"HTTP {status} {error_type or 'error'}: {document.get('error', '')}"

@@ -43,8 +43,10 @@ from auspice.clock import Clock, RealClock
 from auspice.errors import ConfigError
 from auspice.metrics.promapi import (
     RETRYABLE_STATUSES,
+    QueryError,
     QueryTimeoutError,
     ServerUnavailableError,
+    error_for,
     parse_answer,
 )
 from auspice.metrics.source import Series
@@ -220,10 +222,8 @@ class PrometheusSource:
                 )
             ) from None
         if status in RETRYABLE_STATUSES:
-            try:
-                parse_answer(status, body, query=promql, server=self.server)
-            except ServerUnavailableError as error:
-                raise _Retry(error, after=_retry_after(retry_after)) from None
+            error = error_for(status, body, query=promql, server=self.server)
+            raise _Retry(error, after=_retry_after(retry_after))
         return parse_answer(status, body, query=promql, server=self.server)
 
     async def _request_kwargs(self, params: list[tuple[str, str]]) -> dict[str, object]:
@@ -273,7 +273,7 @@ class PrometheusSource:
 class _Retry(Exception):
     """Internal: a retryable failure, with the error to raise if retries run out."""
 
-    def __init__(self, error: ServerUnavailableError, *, after: float | None = None) -> None:
+    def __init__(self, error: QueryError, *, after: float | None = None) -> None:
         super().__init__(str(error))
         self.error = error
         self.after = after
