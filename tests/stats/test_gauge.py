@@ -251,3 +251,14 @@ def test_margin_is_translation_invariant():
 def test_bad_parameters_are_input_errors(kwargs):
     with pytest.raises(InputError):
         GaugeTest(**kwargs)
+
+
+@pytest.mark.parametrize("direction", ["increase", "decrease", "either"])
+def test_interval_is_never_crossed(direction):
+    """A level shift mid-run makes the running intersection of intervals empty; the
+    result must then say so (NaN, as CountTest does), not report lower > upper."""
+    rng = np.random.default_rng(15)
+    test = GaugeTest(batch=5, direction=direction)
+    for look in range(600):
+        r = test.update(canary=(0.0 if look < 300 else 3.0) + 0.1 * rng.normal(), baseline=0.0)
+        assert not r.lower > r.upper, f"look {look}: interval [{r.lower}, {r.upper}]"

@@ -22,16 +22,17 @@ INF = float("inf")
 LE = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, INF]
 
 
-def count_e(x_c: float, n_c: float, x_b: float, n_b: float) -> float:
-    """One look's binomial mixture e-value at r0 = 1 (independent of auspice)."""
+def count_e(x_c: float, n_c: float, x_b: float, n_b: float, r0: float = 1.0) -> float:
+    """One look's binomial mixture e-value at tolerance r0 (independent of auspice)."""
     m, rho = x_c + x_b, n_c / (n_c + n_b)
     if m == 0:
         return 1.0
+    q0 = rho * r0 / (rho * r0 + 1 - rho)
     logs = []
     for delta in ALTERNATIVE_DELTAS:
-        r = math.exp(delta)
+        r = r0 * math.exp(delta)
         q = rho * r / (rho * r + 1 - rho)
-        logs.append(binom.logpmf(x_c, m, q) - binom.logpmf(x_c, m, rho))
+        logs.append(binom.logpmf(x_c, m, q) - binom.logpmf(x_c, m, q0))
     return float(np.exp(logsumexp(logs) - math.log(len(logs))))
 
 
@@ -119,6 +120,15 @@ def test_e_value_is_the_mean_of_the_boundaries_count_e_values():
                         count_e(100 - 70, 100, 1000 - 900, 1000)])
     assert r.e_value == pytest.approx(expected, rel=1e-9)
     assert r.counts["worst_boundary"] == 1.0
+
+
+def test_tolerance_is_passed_to_every_boundary():
+    test = HistogramTest(boundaries=[0.25, 1.0], tolerance=2.0)
+    canary = [5, 20, 30, 50, 70, 95, 100]
+    baseline = [50, 200, 500, 700, 900, 980, 1000]
+    r = test.update(le=LE, canary_buckets=canary, baseline_buckets=baseline)
+    expected = np.mean([count_e(70, 100, 500, 1000, r0=2.0), count_e(30, 100, 100, 1000, r0=2.0)])
+    assert r.e_value == pytest.approx(expected, rel=1e-9)
 
 
 def test_unsorted_and_string_le_give_the_same_answer():

@@ -211,3 +211,38 @@ def test_gauge_test_never_crashes_and_no_data_is_never_evidence(config, looks):
 def test_gauge_test_mismatched_lengths_are_input_errors(sizes):
     with pytest.raises(InputError, match="same length"):
         GaugeTest().update(canary=np.ones(sizes[0]), baseline=np.ones(sizes[1]))
+
+
+# -- shape of the count evidence --------------------------------------------------------
+
+
+@st.composite
+def informative_look(draw):
+    n_c, n_b = draw(st.integers(1, 5000)), draw(st.integers(1, 5000))
+    return (draw(st.integers(0, min(n_c - 1, 300))), n_c, draw(st.integers(0, n_b)), n_b)
+
+
+@given(look=informative_look(), tolerance=st.sampled_from([1.0, 1.25, 2.0]))
+def test_more_canary_events_never_lower_the_evidence(look, tolerance):
+    x_c, n_c, x_b, n_b = (float(v) for v in look)
+
+    def e(canary_events, baseline_events):
+        return CountTest(tolerance=tolerance).update(
+            canary_events=canary_events, canary_total=n_c,
+            baseline_events=baseline_events, baseline_total=n_b).e_value
+
+    assert e(x_c + 1, x_b) >= e(x_c, x_b) * (1 - 1e-12)
+    assert e(x_c, x_b + 1) <= e(x_c, x_b) * (1 + 1e-12)
+
+
+@given(looks=st.lists(informative_look(), min_size=1, max_size=5),
+       scale=st.sampled_from([0.001, 3.0, 1e6]), mode=modes)
+def test_only_the_traffic_share_matters_not_its_scale(looks, scale, mode):
+    plain, scaled = CountTest(mode=mode), CountTest(mode=mode)
+    for x_c, n_c, x_b, n_b in looks:
+        a = plain.update(canary_events=x_c, canary_total=n_c,
+                         baseline_events=x_b, baseline_total=n_b)
+        b = scaled.update(canary_events=x_c, canary_total=n_c * scale,
+                          baseline_events=x_b, baseline_total=n_b * scale)
+    assert b.e_value == pytest.approx(a.e_value, rel=1e-8)
+    assert b.p_value == pytest.approx(a.p_value, rel=1e-8)
