@@ -36,13 +36,49 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_demo)
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from auspice import validate
+
+    return validate.run(args.paths, as_json=args.json)
+
+
+def _add_validate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "validate", help="check templates and plans; every problem with file:line and a fix",
+        description="Check AnalysisTemplates (files or directories of YAML): unknown fields, "
+        "wrong types, impossible settings, undefined placeholders, PromQL syntax. Each "
+        "problem is shown as file:line:col with a fix. Exit 1 on any problem.")
+    parser.add_argument("paths", nargs="+", metavar="FILE", help="files or directories")
+    parser.add_argument("--json", action="store_true", help="machine-readable report")
+    parser.set_defaults(handler=_validate)
+
+
+def _add_analysis_commands(commands: argparse._SubParsersAction) -> None:
+    from auspice import analyze_command
+
+    analyze = commands.add_parser(
+        "analyze", help="judge a canary against its baseline over a window",
+        description="One judgement of a template for a canary and a baseline over a time "
+        "window, against a Prometheus/Thanos URL: the verdict where the analysis would have "
+        "stopped, with a table of metrics (effect and interval, e-value, counts). Exit 0 only "
+        "for PASS.")
+    analyze_command.add_arguments(analyze)
+    analyze.set_defaults(handler=analyze_command.run_analyze)
+    backtest = commands.add_parser(
+        "backtest", help="replay a past window look by look and show when the verdict fired",
+        description="Replay a template over a past canary window look by look, as the service "
+        "would have, and chart how the evidence grew and at which look the verdict fired.")
+    analyze_command.add_arguments(backtest)
+    backtest.set_defaults(handler=analyze_command.run_backtest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auspice", description="Progressive-delivery analysis engine: anytime-valid "
         "canary judgements across many Kubernetes clusters.")
     parser.add_argument("--version", action="version", version=f"auspice {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_demo,):
+    for add in (_add_demo, _add_validate, _add_analysis_commands):
         add(commands)
     return parser
 

@@ -35,6 +35,7 @@ class Decision(enum.StrEnum):
     FAIL = "fail"
     CONTINUE = "continue"
     NO_DATA = "nodata"
+    ERROR = "error"  # the look itself failed (source down, warnings); never from decide()
 
 
 @dataclass(frozen=True)

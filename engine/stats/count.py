@@ -38,9 +38,9 @@ from auspice.stats.results import NO_DATA, OK, TestResult, unwrap
 
 #: Log-ratio excesses over the tolerance that the mixture bets on (equal weights).
 ALTERNATIVE_DELTAS = np.geomspace(0.15, 2.2, 15)
-#: Log-ratios of the confidence-sequence grid (ratios 1/32 .. 32, about 11% apart;
-#: the bounds are interpolated between grid points).
-INTERVAL_THETAS = np.linspace(np.log(1 / 32), np.log(32), 65)
+#: Log-ratios of the confidence-sequence grid (ratios 1/16 .. 16, about 15% apart; the
+#: bounds are interpolated between grid points, and a bound beyond the grid is open).
+INTERVAL_THETAS = np.linspace(np.log(1 / 16), np.log(16), 41)
 _INTERVAL_LOG_PRIOR = -0.5 * INTERVAL_THETAS**2 - logsumexp(-0.5 * INTERVAL_THETAS**2)
 #: Bet sizes (fractions of the largest safe bet) mixed by the burst-robust mode.
 BURST_FRACTIONS = np.array([0.05, 0.1, 0.2, 0.35, 0.6])
@@ -140,7 +140,8 @@ class CountTest:
         ]
         return problems(checks, length)
 
-    def _absorb(self, rows: np.ndarray, x_c: np.ndarray, x_b: np.ndarray, logit: np.ndarray) -> None:
+    def _absorb(self, rows: np.ndarray, x_c: np.ndarray, x_b: np.ndarray,
+                logit: np.ndarray) -> None:
         if self.mode == "burst":
             self._absorb_burst(rows, x_c, x_b, logit)
         else:
@@ -199,7 +200,8 @@ class CountTest:
     def _result(self, reasons: np.ndarray) -> TestResult:
         t = self._totals
         log_e = self._current_log_e()
-        e_value = np.exp(log_e)
+        with np.errstate(over="ignore"):  # overwhelming evidence is reported as +Inf
+            e_value = np.exp(log_e)
         p_value = np.minimum(1.0, np.exp(-self._log_e_max))
         with np.errstate(divide="ignore", invalid="ignore"):
             estimate = (t["canary_events"] / t["canary_total"]) / (

@@ -167,8 +167,10 @@ class GaugeTest:
         if self.compare == "log_ratio":
             estimate, lower, upper = np.exp(estimate), np.exp(lower), np.exp(upper)
             unit = "ratio canary/baseline"
+        with np.errstate(over="ignore"):
+            e_value = np.exp(self._log_e)
         return TestResult(
-            e_value=np.exp(self._log_e),
+            e_value=e_value,
             p_value=np.minimum(1.0, np.exp(-self._log_e_max)),
             rejected=self._log_e_max >= np.log(1.0 / self.alpha),
             estimate=estimate,

@@ -145,8 +145,10 @@ class HistogramTest:
         counts = {f"{key}_at_{b:g}": per(value)[:, j]
                   for key, value in r.counts.items() for j, b in enumerate(self.boundaries)}
         counts["worst_boundary"] = self.boundaries[worst]
+        with np.errstate(over="ignore"):
+            e_value = np.exp(log_e)
         return TestResult(
-            e_value=np.exp(log_e),
+            e_value=e_value,
             p_value=np.minimum(1.0, np.exp(-self._log_e_max)),
             rejected=self._log_e_max >= np.log(1.0 / self.alpha),
             estimate=per(r.estimate)[rows, worst],

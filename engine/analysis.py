@@ -1,0 +1,302 @@
+"""One analysis: template + canary and baseline scopes + time window -> verdicts with evidence.
+
+A look is stateless. It asks the source for every query from the canary's start to now,
+one point per interval, lines the points up into looks, and replays the judges over
+them from the first look. The tests are deterministic functions of that series, so a
+restarted service, a webhook called by Argo every minute and a backtest over last week
+all run this same code and reach the same verdict for the same data.
+
+Outcomes of a look, beyond the judges' PASS / FAIL / CONTINUE / NO DATA:
+
+* a query that matched nothing is *no data* for that metric (never zeros);
+* a query the source could not answer usefully (server down, timeout, 4xx, a Thanos
+  warning or partial response, garbage) makes the whole look ERROR, with the query and
+  the server in the reason: a dead cluster never looks like a healthy one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from auspice.errors import AuspiceError, ConfigError, SourceError
+from auspice.judges import judge_for
+from auspice.metrics.promql import render
+from auspice.metrics.source import MetricsSource, NoDataError, Series
+from auspice.specs import (
+    AnalysisTemplate,
+    AnyMetric,
+    CountsMetric,
+    GaugeMetric,
+    HistogramMetric,
+    Scope,
+    ThresholdMetric,
+)
+from auspice.stats import (
+    Decision,
+    MetricEvidence,
+    MetricPolicy,
+    TestResult,
+    Verdict,
+    decide,
+    share_alpha,
+)
+
+SCOPES = ("canary", "baseline")
+
+
+class AnalysisError(AuspiceError):
+    """A query's answer cannot be used as the metric's kind requires (e.g. many series)."""
+
+
+@dataclass(frozen=True)
+class LookData:
+    """What the queries returned, lined up per look (index k = look k + 1)."""
+
+    times: np.ndarray  # end time of each look
+    values: Mapping[tuple[str, str, str], Any]  # (metric, role, scope) -> array or None
+    le: Mapping[str, np.ndarray] = field(default_factory=dict)  # histogram metric -> bounds
+    reference: Mapping[str, np.ndarray] = field(default_factory=dict)  # pre-canary buckets
+
+
+@dataclass(frozen=True)
+class FailedLook:
+    """A look the source could not answer: the reason names the query and the server."""
+
+    reason: str
+    elapsed: float
+    decision: Decision = Decision.ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.decision.value, "reason": self.reason,
+                "elapsed_seconds": self.elapsed, "metrics": []}
+
+
+class Analysis:
+    """A template applied to one canary and its baseline, from ``start`` on."""
+
+    def __init__(self, *, template: AnalysisTemplate, canary: Scope, baseline: Scope,
+                 start: float, args: Mapping[str, str] | None = None) -> None:
+        self.template = template
+        self.start = float(start)
+        self.interval = float(template.spec.interval)
+        self.queries = {
+            name: self._render(scope, args) for name, scope in (("canary", canary),
+                                                                ("baseline", baseline))
+        }
+        policies = [self._policy(m) for m in template.spec.metrics]
+        self.policies = {p.name: p for p in policies}
+        self.alphas = share_alpha(template.spec.alpha, policies)
+
+    def _render(self, scope: Scope, args: Mapping[str, str] | None) -> dict[tuple[str, str], str]:
+        values = self.template.placeholder_values(scope, args=args)
+        rendered = {}
+        for metric in self.template.spec.metrics:
+            for role, query in metric.queries().items():
+                rendered[(metric.name, role)] = render(query, values)
+        return rendered
+
+    def _policy(self, metric: AnyMetric) -> MetricPolicy:
+        tolerance: float | None = None
+        if isinstance(metric, CountsMetric | HistogramMetric):
+            tolerance = metric.tolerance
+        elif isinstance(metric, GaugeMetric) and metric.direction == "increase":
+            tolerance = metric.tolerance if metric.mode == "ratio" else metric.margin
+        return MetricPolicy(metric.name, weight=metric.weight, critical=metric.critical,
+                            no_data_limit=self.template.no_data_limit(metric),
+                            tolerance=tolerance)
+
+    # -- looking -------------------------------------------------------------------
+
+    def look_times(self, now: float) -> np.ndarray:
+        """End times of the looks completed by ``now`` (one per interval after start)."""
+        count = math.floor((now - self.start) / self.interval + 1e-9)
+        return self.start + self.interval * np.arange(1, max(count, 0) + 1)
+
+    async def look(self, source: MetricsSource, now: float) -> Verdict | FailedLook:
+        """The verdict at ``now``, recomputed from the start."""
+        history = await self.replay(source, now)
+        if not history:
+            return FailedLook("no complete look yet: the first ends one interval after "
+                              "the start", max(0.0, now - self.start), Decision.CONTINUE)
+        return history[-1]
+
+    async def replay(self, source: MetricsSource, now: float) -> list[Verdict | FailedLook]:
+        """Every look's verdict from the start to ``now`` (the backtest)."""
+        times = self.look_times(now)
+        if times.size == 0:
+            return []
+        try:
+            data = await self.fetch(source, times)
+        except SourceError as error:
+            return [FailedLook(f"look failed: {error}", float(times[-1] - self.start))]
+        return self.judge(data)
+
+    async def fetch(self, source: MetricsSource, times: np.ndarray) -> LookData:
+        """Run every query over the looks' window, concurrently, and line up the points."""
+        jobs = {(metric, role, scope): query
+                for scope, rendered in self.queries.items()
+                for (metric, role), query in rendered.items()
+                if not (scope == "baseline" and self._canary_only(metric))}
+        answers = await asyncio.gather(*(
+            _query_or_none(source, q, float(times[0]), float(times[-1]), self.interval)
+            for q in jobs.values()))
+        values: dict[tuple[str, str, str], Any] = {}
+        le: dict[str, np.ndarray] = {}
+        for key, series in zip(jobs, answers, strict=True):
+            metric = self.template.metric(key[0])
+            if isinstance(metric, HistogramMetric):
+                values[key], bounds = _bucket_matrix(series, times, jobs[key])
+                _same_buckets(le, metric.name, bounds)
+            else:
+                values[key] = _aligned(series, times, jobs[key], additive=isinstance(
+                    metric, CountsMetric))
+        reference = await self._reference_buckets(source, le)
+        return LookData(times, values, le, reference)
+
+    def _canary_only(self, metric_name: str) -> bool:
+        return isinstance(self.template.metric(metric_name), ThresholdMetric)
+
+    async def _reference_buckets(self, source: MetricsSource,
+                                 le: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The baseline's bucket counts before the canary started, to choose boundaries."""
+        out = {}
+        for metric in self.template.spec.metrics:
+            if not isinstance(metric, HistogramMetric) or metric.boundaries is not None:
+                continue
+            query = self.queries["baseline"][(metric.name, "buckets")]
+            end = self.start
+            begin = end - float(metric.reference_window) + self.interval
+            times = np.arange(begin, end + 1e-9, self.interval)
+            series = await _query_or_none(source, query, float(times[0]), end, self.interval)
+            matrix, bounds = _bucket_matrix(series, times, query)
+            if matrix is None:
+                raise AnalysisError(
+                    f"metric {metric.name!r}: the baseline had no histogram data in the "
+                    f"{metric.reference_window:g} s before the canary started, so no "
+                    "latency boundaries can be chosen",
+                    hint="set fixed 'boundaries' on the metric, or start the analysis later")
+            out[metric.name] = np.nansum(matrix, axis=0)
+            _same_buckets(le, metric.name, bounds)
+        return out
+
+    # -- judging -------------------------------------------------------------------
+
+    def judge(self, data: LookData) -> list[Verdict]:
+        """Replay the judges over the lined-up looks; one verdict per look."""
+        spec = self.template.spec
+        judges = {m.name: judge_for(m, alpha=self.alphas[m.name], le=data.le.get(m.name),
+                                    reference=data.reference.get(m.name))
+                  for m in spec.metrics}
+        verdicts = []
+        for k, end in enumerate(data.times):
+            evidence = []
+            for metric in spec.metrics:
+                look = {(role, scope): (None if v is None else v[k])
+                        for (name, role, scope), v in data.values.items() if name == metric.name}
+                result: TestResult = judges[metric.name].update(look)
+                evidence.append(MetricEvidence(
+                    policy=self.policies[metric.name], alpha=self.alphas[metric.name],
+                    result=result, kind=metric.kind, queries=self._queries_of(metric.name)))
+            verdicts.append(decide(evidence, elapsed=float(end - self.start),
+                                   min_duration=spec.min_duration, max_duration=spec.max_duration,
+                                   score_threshold=spec.score_thresholds.pass_))
+        return verdicts
+
+    def _queries_of(self, metric: str) -> dict[str, str]:
+        return {f"{scope}.{role}": q for scope, rendered in self.queries.items()
+                for (name, role), q in rendered.items()
+                if name == metric and not (scope == "baseline" and self._canary_only(name))}
+
+
+async def _query_or_none(source: MetricsSource, query: str, start: float, end: float,
+                         step: float) -> list[Series] | None:
+    try:
+        return await source.query_range(query, start, end, step)
+    except NoDataError:
+        return None
+
+
+def _index(series: Series, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of a series' points among the look times (points off the grid dropped)."""
+    step = times[1] - times[0] if times.size > 1 else 1.0
+    pos = np.rint((series.timestamps - times[0]) / step).astype(np.int64)
+    keep = (pos >= 0) & (pos < times.size) & np.isclose(times[np.clip(pos, 0, times.size - 1)],
+                                                       series.timestamps, atol=step * 1e-3)
+    return pos[keep], series.values[keep]
+
+
+def _aligned(series: list[Series] | None, times: np.ndarray, query: str, *,
+             additive: bool) -> np.ndarray | None:
+    """One value per look (NaN where a look has no point); counts are summed over series."""
+    if series is None:
+        return None
+    if len(series) > 1 and not additive:
+        labels = "; ".join(str(dict(s.labels)) for s in series[:3])
+        raise AnalysisError(f"query {query!r} returned {len(series)} series ({labels}...) where "
+                            "one value per look is needed",
+                            hint="aggregate it, e.g. wrap it in sum(...) or avg(...)")
+    out = np.full(times.size, np.nan)
+    for s in series:
+        pos, values = _index(s, times)
+        out[pos] = np.where(np.isnan(out[pos]), values, out[pos] + values)
+    return out
+
+
+def _same_buckets(le: dict[str, np.ndarray], metric: str, bounds: np.ndarray) -> None:
+    """Record a histogram's ``le`` values; canary, baseline and reference must agree."""
+    if bounds.size == 0:
+        return
+    known = le.setdefault(metric, bounds)
+    if known.shape != bounds.shape or not np.allclose(known, bounds):
+        raise AnalysisError(f"metric {metric!r}: canary and baseline histograms have different "
+                            f"buckets ({known.tolist()} vs {bounds.tolist()})",
+                            hint="both versions must export the same histogram buckets")
+
+
+def _bucket_matrix(series: list[Series] | None, times: np.ndarray,
+                   query: str) -> tuple[np.ndarray | None, np.ndarray]:
+    """(looks x buckets) cumulative bucket increases, le ascending, summed by ``le``."""
+    if series is None:
+        return None, np.array([])
+    by_le: dict[float, np.ndarray] = {}
+    for s in series:
+        if "le" not in s.labels:
+            raise AnalysisError(f"query {query!r} returned a series without an 'le' label "
+                                f"({dict(s.labels)})", hint="aggregate with sum by (le) (...)")
+        bound = float(s.labels["le"])
+        column = by_le.setdefault(bound, np.full(times.size, np.nan))
+        pos, values = _index(s, times)
+        column[pos] = np.where(np.isnan(column[pos]), values, column[pos] + values)
+    bounds = np.array(sorted(by_le))
+    if not np.isinf(bounds[-1]):
+        raise AnalysisError(f"query {query!r} has no le=\"+Inf\" bucket",
+                            hint="keep every bucket of the histogram in the query")
+    return np.column_stack([by_le[b] for b in bounds]), bounds
+
+
+def analysis_from(template: AnalysisTemplate, *, canary: Mapping[str, str],
+                  baseline: Mapping[str, str], start: float,
+                  args: Mapping[str, str] | None = None) -> Analysis:
+    """An :class:`Analysis` from plain mappings (command line, webhook body)."""
+    try:
+        return Analysis(template=template, canary=Scope(**canary), baseline=Scope(**baseline),
+                        start=start, args=args)
+    except TypeError as error:
+        raise ConfigError(f"bad scope: {error}") from error
+
+
+def summarize(verdicts: Sequence[Verdict | FailedLook]) -> dict[str, Any]:
+    """When the verdict first left CONTINUE, and what it was."""
+    for k, v in enumerate(verdicts, start=1):
+        if v.decision in (Decision.PASS, Decision.FAIL):
+            return {"look": k, "elapsed_seconds": v.elapsed, "verdict": v.decision.value,
+                    "reason": v.reason}
+    last = verdicts[-1] if verdicts else None
+    return {"look": len(verdicts), "verdict": last.decision.value if last else "continue",
+            "reason": last.reason if last else "no looks"}
