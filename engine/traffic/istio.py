@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kubernetes.aio.client import CustomObjectsApi
+from kubernetes.aio.client.exceptions import ApiException
 from pydantic import Field
 
 from auspice.clock import Clock, RealClock
@@ -173,13 +174,18 @@ class IstioRouter:
         return self._single_value(cluster, slots)
 
     async def verify(self, cluster: str, weights: Weights) -> None:
-        _, slots = await self._read(cluster)
+        await self._verify(cluster, weights)
+
+    async def _verify(self, cluster: str, weights: Weights) -> str | None:
+        """Read back; raise unless every route has ``weights``; return the resourceVersion."""
+        obj, slots = await self._read(cluster)
         wrong = [slot for slot in slots if slot.weights != weights]
         if wrong:
             found = ", ".join(f"route {s.name!r}: {s.weights or 'invalid'}" for s in wrong)
             raise VerifyError(
                 f"cluster {cluster!r}, {self.target.where()}: expected {weights}, found {found}"
             )
+        return obj["metadata"].get("resourceVersion")
 
     async def set_weights(
         self, cluster: str, weights: Weights, *, force: bool = False
@@ -188,7 +194,7 @@ class IstioRouter:
         while True:
             obj, slots = await self._read(cluster)
             self._check_drift(cluster, slots, write=True, force=force)
-            previous = self._single_value(cluster, slots, strict=False)
+            previous = self._common(slots)
             if all(slot.weights == weights for slot in slots):
                 self._last_set[cluster] = weights
                 return SetOutcome(
@@ -211,11 +217,11 @@ class IstioRouter:
                     "docs/traffic.md on ignoreDifferences",
                 )
             await self.clock.sleep(self._delay(conflicts))
-        await self.verify(cluster, weights)
+        written_version = await self._verify(cluster, weights)
         self._last_set[cluster] = weights
         self._last_reported.pop(cluster, None)
         return SetOutcome(
-            cluster, weights, previous, conflicts, changed=True, resource_version=version
+            cluster, weights, previous, conflicts, changed=True, resource_version=written_version
         )
 
     # ---- preflight (more requests; run once before a rollout, not when aborting)
@@ -347,16 +353,20 @@ class IstioRouter:
             weights = None
         return _Slot(index, label, stable[0], canary[0], weights)
 
-    def _single_value(self, cluster: str, slots: list[_Slot], *, strict: bool = True) -> Weights:
-        values = {slot.weights for slot in slots}
-        if len(values) == 1 and None not in values:
-            return slots[0].weights  # type: ignore[return-value]
-        if strict:
+    def _single_value(self, cluster: str, slots: list[_Slot]) -> Weights:
+        """The one value all routes have; an error when they disagree or are invalid."""
+        value = self._common(slots)
+        if value is None:
             found = ", ".join(f"route {s.name!r}: {s.weights or 'invalid'}" for s in slots)
             raise VerifyError(
                 f"cluster {cluster!r}, {self.target.where()}: routes disagree ({found})"
             )
-        return next((s.weights for s in slots if s.weights is not None), Weights.all_stable())
+        return value
+
+    @staticmethod
+    def _common(slots: list[_Slot]) -> Weights | None:
+        values = {slot.weights for slot in slots}
+        return slots[0].weights if len(values) == 1 else None
 
     # ---- drift
 
@@ -419,8 +429,8 @@ class IstioRouter:
                     _content_type=JSON_PATCH,
                     _request_timeout=self.request_timeout,
                 )
-        except Exception as error:
-            if getattr(error, "status", None) == 409:
+        except ApiException as error:
+            if error.status == 409:
                 log.info("cluster %r: 409 on %s, re-reading", cluster, action)
                 return False
             raise

@@ -79,7 +79,7 @@ class SetOutcome:
 
     cluster: str
     weights: Weights
-    previous: Weights
+    previous: Weights | None  # None when the routes disagreed or held no valid pair
     conflicts: int = 0  # 409s that were re-read and retried
     changed: bool = True  # False when the weights were already the requested ones
     resource_version: str | None = None

@@ -318,6 +318,8 @@ class Faults:
     drop_next: int = 0  # that many next requests get their connection closed, no answer
     # Called with the stored object just before the next client write to it lands.
     writers: dict[ObjectKey, list[Callable[[JSON], None]]] = field(default_factory=dict)
+    # Called with the stored object just after a client write to it was stored.
+    reactors: dict[ObjectKey, list[Callable[[JSON], None]]] = field(default_factory=dict)
 
 
 def parse_label_selector(text: str) -> Callable[[dict[str, str]], bool]:
@@ -464,6 +466,17 @@ class KubeApiServer:
             annotations["test/touched"] = str(int(annotations.get("test/touched", "0")) + 1)
 
         self.faults.writers.setdefault(key, []).extend([mutate or touch] * times)
+
+    def reacting_writer(
+        self, obj_or_key: JSON | ObjectKey, mutate: Callable[[JSON], None], *, times: int = 1
+    ) -> None:
+        """Right after each of the next ``times`` client writes lands, change the object.
+
+        Models a controller that reacts to the write at once (a GitOps self-heal without
+        ignoreDifferences): the writer's answer looks fine, a read-back does not.
+        """
+        key = obj_or_key if isinstance(obj_or_key, ObjectKey) else key_of(obj_or_key)
+        self.faults.reactors.setdefault(key, []).extend([mutate] * times)
 
     def forbid(self, verb: str, plural: str) -> None:
         """Answer 403 to ``verb`` (get, list, create, update, patch, delete) on ``plural``."""
@@ -733,6 +746,9 @@ class KubeApiServer:
                     meta[kept] = previous["metadata"][kept]
         admit(obj)
         stored = self._store(key, obj)
+        reactors = self.faults.reactors.get(key)
+        if reactors:
+            self.update(key, reactors.pop(0))
         return web.json_response(self._present(stored, request), status=status)
 
 

@@ -351,3 +351,45 @@ def test_targets_are_written_in_camel_case_only() -> None:
         target(virtual_service="checkout")
     with pytest.raises(Exception, match="apiVersion"):
         target(apiVersion="v1alpha3")
+
+
+def _reset_weights(obj: dict) -> None:
+    route = obj["spec"]["http"][1]["route"]
+    route[0]["weight"], route[1]["weight"] = 100, 0
+
+
+async def test_a_write_undone_at_once_fails_verification(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    undone, fine, _ = servers
+    undone.reacting_writer(virtual_service(), _reset_weights)
+    report = await set_weights_everywhere(
+        router(inventory), [undone.name, fine.name], Weights.canary_percent(10)
+    )
+    result = report.by_cluster()[undone.name]
+    assert result.status is Status.FAILED
+    assert "expected canary=10 stable=90, found route 'primary': canary=0 stable=100" in (
+        result.reason or ""
+    )
+    assert [verb for verb, _ in undone.requests] == ["GET", "PATCH", "GET"]
+    assert report.by_cluster()[fine.name].status is Status.OK
+
+
+async def test_routes_that_disagree_are_reported_and_can_be_set(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    def second_route(obj: dict) -> None:
+        route = dict(obj["spec"]["http"][1], name="secondary")
+        route["route"] = [dict(d, weight=w) for d, w in zip(route["route"], (50, 50), strict=True)]
+        obj["spec"]["http"].append(route)
+
+    server = servers[0]
+    server.update(virtual_service(), second_route)
+    istio = router(inventory, target=target(routes=["primary", "secondary"]))
+    with pytest.raises(VerifyError, match="routes disagree"):
+        await istio.get_weights(server.name)
+    outcome = await istio.set_weights(server.name, Weights.canary_percent(20))
+    assert outcome.previous is None
+    assert weights_in(server) == (80, 20) and weights_in(server, "secondary") == (80, 20)
+    assert await istio.get_weights(server.name) == Weights.canary_percent(20)
+    assert outcome.resource_version == server.get(virtual_service())["metadata"]["resourceVersion"]
