@@ -10,7 +10,7 @@ from typing import Any
 import certifi
 import pytest
 import yaml
-from kubernetes.aio.client import ApiClient, CustomObjectsApi
+from kubernetes.aio.client import ApiClient, Configuration, CustomObjectsApi
 from support.kube_api import (
     KubeApiServer,
     kube_api_servers,
@@ -79,6 +79,9 @@ async def test_kubeconfig_contexts_with_labels_file(tmp_path: Path) -> None:
             with pytest.raises(UnknownClusterError, match=r"'dev'.*known: eu-1, prod-us-1"):
                 await inventory.api_client("dev")
         assert first.rest_client.pool_manager is None or first.rest_client.pool_manager.closed
+    # no cluster's settings leaked into the library's global default configuration
+    assert Configuration.get_default_copy().host == Configuration().host
+    assert "BearerToken" not in Configuration.get_default_copy().api_key
 
 
 async def test_without_labels_file_every_context_is_a_cluster(tmp_path: Path) -> None:
