@@ -25,7 +25,7 @@ from auspice.traffic.istio import (
     IstioTarget,
     RouteError,
 )
-from auspice.traffic.kube import ClusterNotFoundError
+from auspice.traffic.kube import ClusterNotFoundError, ClusterUnreachableError
 from auspice.traffic.router import DriftEvent, TrafficRouter, VerifyError, WeightDriftError, Weights
 
 
@@ -393,3 +393,11 @@ async def test_routes_that_disagree_are_reported_and_can_be_set(
     assert weights_in(server) == (80, 20) and weights_in(server, "secondary") == (80, 20)
     assert await istio.get_weights(server.name) == Weights.canary_percent(20)
     assert outcome.resource_version == server.get(virtual_service())["metadata"]["resourceVersion"]
+
+
+async def test_every_request_has_a_timeout(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    servers[0].faults.latency = 2.0
+    with pytest.raises(ClusterUnreachableError, match=r"'cluster-0'.*no answer before the request"):
+        await router(inventory, request_timeout=0.2).get_weights(servers[0].name)
