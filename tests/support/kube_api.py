@@ -315,7 +315,10 @@ class Faults:
     latency: float = 0.0  # seconds added to every request
     error_status: int = 503  # status of injected failures
     fail_next: int = 0  # that many next requests answer ``error_status``
-    drop_next: int = 0  # that many next requests get their connection closed, no answer
+    # That many next requests get their connection closed without an answer. aiohttp's
+    # client retries a request once when a kept-alive connection drops, so one dropped
+    # request is invisible to it; set 2 or more to make a client see the failure.
+    drop_next: int = 0
     # Called with the stored object just before the next client write to it lands.
     writers: dict[ObjectKey, list[Callable[[JSON], None]]] = field(default_factory=dict)
     # Called with the stored object just after a client write to it was stored.
