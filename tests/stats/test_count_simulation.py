@@ -155,3 +155,42 @@ def test_burst_mode_keeps_its_level_when_errors_come_in_bursts():
     assert burst_rate <= mc_limit(runs)
     # the reason the option exists: the binomial model is fooled by the bursts
     assert binomial_rate > 2 * ALPHA
+
+
+def test_burst_interval_excludes_a_ratio_only_when_its_e_process_crossed():
+    """The burst-mode interval is the set of ratios whose e-process (the average of the
+    up and down bets of every fraction in BURST_FRACTIONS on Y = x_c / m) stayed below
+    1/alpha. Recomputing that e-process exactly at the true ratio r = 2 (a ratio between
+    two grid points), the reported interval may exclude r only in runs where it crossed:
+    an interpolation between grid points must not cut off ratios that were never
+    rejected, or the interval covers less often than 1 - alpha."""
+    from scipy.special import logsumexp
+
+    from auspice.stats.count import BURST_FRACTIONS
+
+    rng = np.random.default_rng(1)
+    runs, ratio = 300, 2.0
+    test = CountTest(alpha=ALPHA, mode="burst")
+    log_bets = np.zeros((runs, 2 * BURST_FRACTIONS.size))
+    crossed = np.zeros(runs, dtype=bool)
+    excluded = np.zeros(runs, dtype=bool)
+    for share in weight_steps(200):
+        look = simulate_look(rng, runs, share=share, ratio=ratio)
+        r = test.update(**look)
+        excluded |= (r.lower > ratio) | (r.upper < ratio)
+        x_c, n_c = look["canary_events"], look["canary_total"]
+        x_b, n_b = look["baseline_events"], look["baseline_total"]
+        used = (x_c + x_b > 0) & (n_c > 0) & (n_b > 0)
+        y = np.where(used, x_c / np.maximum(x_c + x_b, 1.0), 0.0)[:, None]
+        rho = np.where(used, n_c / np.maximum(n_c + n_b, 1.0), 0.5)
+        q = (rho * ratio / (rho * ratio + 1 - rho))[:, None]
+        f = BURST_FRACTIONS[None, :]
+        bets = np.concatenate([np.log1p(f * (y / q - 1)),
+                               np.log1p(-f * (y - q) / (1 - q))], axis=1)
+        log_bets += np.where(used[:, None], bets, 0.0)
+        crossed |= logsumexp(log_bets, axis=1) - np.log(log_bets.shape[1]) >= np.log(1 / ALPHA)
+    wrongly = excluded & ~crossed
+    assert crossed.mean() <= ALPHA  # the e-process itself is fine
+    assert wrongly.sum() <= 0.01 * runs, (
+        f"{wrongly.sum()} of {runs} intervals excluded r = 2 although its e-process never "
+        f"reached 1/alpha ({crossed.sum()} crossed)")

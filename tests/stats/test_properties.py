@@ -219,7 +219,9 @@ def test_gauge_test_mismatched_lengths_are_input_errors(sizes):
 @st.composite
 def informative_look(draw):
     n_c, n_b = draw(st.integers(1, 5000)), draw(st.integers(1, 5000))
-    return (draw(st.integers(0, min(n_c - 1, 300))), n_c, draw(st.integers(0, n_b)), n_b)
+    # events stay under the totals even after one more event
+    return (draw(st.integers(0, min(n_c - 1, 300))), n_c,
+            draw(st.integers(0, min(n_b - 1, 300))), n_b)
 
 
 @given(look=informative_look(), tolerance=st.sampled_from([1.0, 1.25, 2.0]))
@@ -236,7 +238,7 @@ def test_more_canary_events_never_lower_the_evidence(look, tolerance):
 
 
 @given(looks=st.lists(informative_look(), min_size=1, max_size=5),
-       scale=st.sampled_from([0.001, 3.0, 1e6]), mode=modes)
+       scale=st.sampled_from([3.0, 1e6, 1e12]), mode=modes)
 def test_only_the_traffic_share_matters_not_its_scale(looks, scale, mode):
     plain, scaled = CountTest(mode=mode), CountTest(mode=mode)
     for x_c, n_c, x_b, n_b in looks:
