@@ -1,0 +1,154 @@
+"""The ``auspice serve`` configuration file (YAML, camelCase, strict like every user file).
+
+One file says where the metrics come from, where state is kept, where extra templates
+live, who may call the API and how long a look may take. Everything has a safe default
+except the Prometheus URL and the callers: a service that would accept anonymous calls
+must say so (``auth.allowAnonymous``), it never happens by omission.
+
+Example::
+
+    listen: {host: 0.0.0.0, port: 8443}
+    tls: {certFile: /tls/tls.crt, keyFile: /tls/tls.key}
+    prometheus: {url: "http://thanos-query.monitoring:9090", timeout: 5s}
+    store: {path: /var/lib/auspice/state.db}
+    templates: {directory: /etc/auspice/templates}
+    auth: {tokensFile: /etc/auspice/tokens.yaml}
+    limits: {lookDeadline: 8s, maxBodyBytes: 65536}
+    cache: {ttl: 10s}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from auspice.specs import Duration, load_file
+from auspice.specs.base import UserModel, bounded
+
+__all__ = [
+    "AuthConfig",
+    "CacheConfig",
+    "ClockConfig",
+    "KubernetesSecretRef",
+    "LimitsConfig",
+    "ListenConfig",
+    "PrometheusConfig",
+    "ServeConfig",
+    "StoreConfig",
+    "TemplatesConfig",
+    "TlsConfig",
+    "load_config",
+]
+
+Port = bounded(int, low=1, high=65535, what="port", hint="a TCP port between 1 and 65535")
+Bytes = bounded(int, low=1024, what="the size", hint="give at least 1024 bytes")
+Retries = bounded(int, low=0, high=10, what="retries", hint="between 0 and 10")
+
+
+class ListenConfig(UserModel):
+    host: str = "0.0.0.0"
+    port: Port = 8080
+
+
+class TlsConfig(UserModel):
+    """Serve HTTPS with this certificate chain and key (PEM files)."""
+
+    cert_file: Path
+    key_file: Path
+
+
+class PrometheusConfig(UserModel):
+    """The Prometheus / Thanos querier every template's queries go to."""
+
+    url: str
+    timeout: Duration = 5.0
+    headers: dict[str, str] = Field(default_factory=dict)
+    bearer_token_file: Path | None = None
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    insecure_skip_verify: bool = False
+    partial_response: bool = False
+    dedup: bool = True
+    replica_labels: list[str] = Field(default_factory=list)
+    thanos_parameters: bool = True
+    retries: Retries = 1
+    method: Literal["GET", "POST"] = "GET"
+
+
+class StoreConfig(UserModel):
+    path: Path = Path("auspice-state.db")
+
+
+class TemplatesConfig(UserModel):
+    """Extra templates (``*.yaml``) besides the library; a name here shadows the library's."""
+
+    directory: Path | None = None
+
+
+class KubernetesSecretRef(UserModel):
+    """A Secret whose ``key`` holds a tokens document (the same YAML as ``tokensFile``)."""
+
+    namespace: str
+    name: str
+    key: str = "tokens.yaml"
+
+
+class AuthConfig(UserModel):
+    """Who may call: bearer tokens with roles (viewer < judge < operator)."""
+
+    tokens_file: Path | None = None
+    kubernetes_secret: KubernetesSecretRef | None = None
+    allow_anonymous: Literal["viewer", "judge", "operator"] | None = None
+
+
+class LimitsConfig(UserModel):
+    look_deadline: Duration = 8.0
+    max_body_bytes: Bytes = 64 * 1024
+    shutdown_timeout: Duration = 30.0
+
+
+class CacheConfig(UserModel):
+    """Keep Prometheus answers for ``ttl`` (absent: no cache)."""
+
+    ttl: Duration | None = None
+    max_entries: Annotated[int, Field(ge=1)] = 4096
+
+
+class ClockConfig(UserModel):
+    """For tests and demos only: run the service's clock from ``startAt`` (epoch seconds).
+
+    ``speed`` 1 ticks like a wall clock, 0 freezes time at ``startAt``.
+    """
+
+    start_at: float
+    speed: Annotated[float, Field(ge=0)] = 1.0
+
+
+class ServeConfig(UserModel):
+    """The whole ``auspice serve`` configuration."""
+
+    listen: ListenConfig = Field(default_factory=ListenConfig)
+    tls: TlsConfig | None = None
+    prometheus: PrometheusConfig
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    clock: ClockConfig | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Settings of the Kayenta-compatible API, validated by its own module.
+    kayenta: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_config(path: str | Path) -> ServeConfig:
+    """The configuration in ``path``; :class:`~auspice.specs.SpecError` with file:line."""
+    configs = load_file(path, ServeConfig)
+    if len(configs) != 1:
+        from auspice.errors import ConfigError
+
+        raise ConfigError(f"{path}: expected one configuration document, found {len(configs)}")
+    return configs[0]

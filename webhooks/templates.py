@@ -1,0 +1,74 @@
+"""Finding a template by the name a caller gives: the configured directory, then the library.
+
+A webhook body names a template (``istio``, ``checkout-latency``); it is looked up in the
+configured template directory first, so a team can shadow a library template with its
+own, then in :mod:`auspice.analyses`. Files are re-read when they change (by mtime and
+size), so a ConfigMap update reaches the service without a restart. A name that is not
+a plain template name is refused before any path is built from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from auspice import analyses
+from auspice.errors import ConfigError
+from auspice.specs import AnalysisTemplate, load_templates
+
+__all__ = ["TemplateResolver", "UnknownTemplateError"]
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+class UnknownTemplateError(ConfigError):
+    """No template of that name exists (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class _Cached:
+    signature: tuple[tuple[str, float, int], ...]
+    templates: dict[str, AnalysisTemplate]
+
+
+class TemplateResolver:
+    """Templates by name: ``directory`` (optional) over the shipped library."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self._cache: _Cached | None = None
+        self._library: dict[str, AnalysisTemplate] = {}
+
+    def names(self) -> list[str]:
+        return sorted({*self._directory_templates(), *analyses.names()})
+
+    def get(self, name: str) -> AnalysisTemplate:
+        """The template ``name``; :class:`UnknownTemplateError` if there is none."""
+        if not _NAME.fullmatch(name):
+            raise UnknownTemplateError(
+                f"template name {name!r} is not a valid name",
+                hint="template names are lower-case letters, digits, '-' and '.'")
+        own = self._directory_templates()
+        if name in own:
+            return own[name]
+        if name in analyses.names():
+            if name not in self._library:  # parsing and checking a template takes ms
+                self._library[name] = analyses.load(name)
+            return self._library[name]
+        raise UnknownTemplateError(f"no template named {name!r}",
+                                   hint=f"known templates: {', '.join(self.names())}")
+
+    def _directory_templates(self) -> dict[str, AnalysisTemplate]:
+        if self.directory is None:
+            return {}
+        files = sorted(p for pattern in ("*.yaml", "*.yml")
+                       for p in self.directory.glob(pattern) if p.is_file())
+        signature = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
+        if self._cache is None or self._cache.signature != signature:
+            templates: dict[str, AnalysisTemplate] = {}
+            for path in files:
+                for template in load_templates(path):
+                    templates[template.name] = template
+            self._cache = _Cached(signature, templates)
+        return self._cache.templates
