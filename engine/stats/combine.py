@@ -16,6 +16,8 @@ The verdict of a look, in order of precedence:
    sequence of every critical metric lies inside its tolerance;
 5. CONTINUE otherwise.
 
+Metrics of weight 0 are reported but take no part in any of these rules.
+
 Every verdict carries the evidence of every metric, so a decision can be audited.
 """
 
@@ -55,7 +57,11 @@ class MetricPolicy:
 
 
 def share_alpha(alpha: float, policies: Sequence[MetricPolicy]) -> dict[str, float]:
-    """Each metric's alpha: the template's alpha split in proportion to the weights."""
+    """Each metric's alpha: the template's alpha split in proportion to the weights.
+
+    A metric of weight 0 gets alpha 0: it is observed (its evidence is reported) but
+    never decides anything; :func:`decide` leaves it out.
+    """
     if not 0.0 < alpha < 1.0:
         raise InputError(f"alpha must be in (0, 1), got {alpha}")
     names = [p.name for p in policies]
@@ -90,7 +96,7 @@ class MetricEvidence:
             "critical": self.policy.critical,
             "weight": self.policy.weight,
             "alpha": self.alpha,
-            "threshold": 1.0 / self.alpha,
+            "threshold": 1.0 / self.alpha if self.alpha > 0 else "+Inf",
             **self.result.to_dict(),
             "queries": dict(self.queries),
         }
@@ -125,11 +131,12 @@ def decide(
     """The verdict of one look from every metric's evidence (see the module docstring)."""
     if not evidence:
         raise InputError("a verdict needs at least one metric")
-    evidence = tuple(evidence)
+    everything = tuple(evidence)
+    evidence = tuple(e for e in everything if e.policy.weight > 0)  # weight 0: observed only
     score = _score(evidence)
 
     def verdict(decision: Decision, reason: str) -> Verdict:
-        return Verdict(decision, reason, evidence, elapsed, score)
+        return Verdict(decision, reason, everything, elapsed, score)
 
     critical = [e for e in evidence if e.policy.critical]
     failed = [e.policy.name for e in critical if e.result.rejected]

@@ -18,6 +18,12 @@ sequence for r: the set of ratios whose likelihood is within log(1/alpha) of the
 mixture's, intersected over looks. Its upper end below the tolerance is what lets a
 verdict pass early.
 
+Intervals: the two-sided mixture is valid on its own at level alpha, and so is the
+one-sided test; the reported lower end is the larger of the mixture's and, once the
+test has rejected, the tolerance. Taken together (a union of two level-alpha
+statements) the reported interval covers the true ratio with probability at least
+1 - 2 alpha at all looks at once; each end alone, at least 1 - alpha.
+
 ``mode="burst"`` is the burst-robust variant: the unit is the look, not the event. It
 bets on the canary's share of the look's events, Y_t = x_c / m, whose mean is at most
 q_t(r0) under the null however the events cluster, with a mixture of bet sizes. A
@@ -46,6 +52,10 @@ _INTERVAL_LOG_PRIOR = -0.5 * INTERVAL_THETAS**2 - logsumexp(-0.5 * INTERVAL_THET
 BURST_FRACTIONS = np.array([0.05, 0.1, 0.2, 0.35, 0.6])
 _BURST_THETAS = INTERVAL_THETAS[::2]
 _BURST_LOG_PRIOR = -0.5 * _BURST_THETAS**2 - logsumexp(-0.5 * _BURST_THETAS**2)
+
+#: Larger per-look counts are refused as data errors: no service sees them, and beyond
+#: them the log-likelihood arithmetic would overflow.
+MAX_COUNT = 1e20
 
 Mode = Literal["binomial", "burst"]
 
@@ -123,10 +133,11 @@ class CountTest:
         x_b, n_b = arrays["baseline_events"], arrays["baseline_total"]
         for key, value in arrays.items():
             self._totals[key] += np.where(ok, value, 0.0)
-        informative = ok & (x_c + x_b > 0)
+        informative = ok & ((x_c > 0) | (x_b > 0))
         if informative.any():
             rows = np.flatnonzero(informative)
-            logit_share = np.log(n_c[rows]) - np.log(n_b[rows])
+            # Clipped so that q_t stays a positive float even for absurd shares.
+            logit_share = np.clip(np.log(n_c[rows]) - np.log(n_b[rows]), -600.0, 600.0)
             self._absorb(rows, x_c[rows], x_b[rows], logit_share)
         return unwrap(self._result(reasons), scalar)
 
@@ -135,6 +146,8 @@ class CountTest:
         checks = bad_numbers(a, length) + negative_counts(a) + [
             (a["canary_events"] > a["canary_total"], "canary_events exceed canary_total"),
             (a["baseline_events"] > a["baseline_total"], "baseline_events exceed baseline_total"),
+            *[(v > MAX_COUNT, f"{k} is implausibly large (over {MAX_COUNT:.0e} in one look)")
+              for k, v in a.items()],
             (a["canary_total"] == 0, "the canary had no requests in this look"),
             (a["baseline_total"] == 0, "the baseline had no requests in this look"),
         ]
@@ -191,7 +204,7 @@ class CountTest:
             log_mix = logsumexp(loglik + _INTERVAL_LOG_PRIOR, axis=1, keepdims=True)
             score = loglik - (log_mix - threshold)
             inside = score >= 0
-        lower, upper = _set_bounds(theta, score, inside)
+        lower, upper = _set_bounds(theta, score, inside, interpolate=self.mode == "binomial")
         self._lower[rows] = np.maximum(self._lower[rows], lower)
         self._upper[rows] = np.minimum(self._upper[rows], upper)
 
@@ -206,14 +219,18 @@ class CountTest:
         with np.errstate(divide="ignore", invalid="ignore"):
             estimate = (t["canary_events"] / t["canary_total"]) / (
                 t["baseline_events"] / t["baseline_total"])
-        lower, upper = np.exp(self._lower), np.exp(self._upper)
+        rejected = self._log_e_max >= np.log(1.0 / self.alpha)
+        # The test's own conclusion belongs to the interval: once it rejects r <= r0,
+        # the lower end is at least r0 (see "Intervals" in the module docstring).
+        lower = np.exp(np.where(rejected, np.maximum(self._lower, self._theta0), self._lower))
+        upper = np.exp(self._upper)
         crossed = lower > upper  # the running intersection became empty: the model is off
         lower = np.where(crossed, np.nan, lower)
         upper = np.where(crossed, np.nan, upper)
         return TestResult(
             e_value=e_value,
             p_value=p_value,
-            rejected=self._log_e_max >= np.log(1.0 / self.alpha),
+            rejected=rejected,
             estimate=estimate,
             lower=lower,
             upper=upper,
@@ -232,12 +249,15 @@ class CountTest:
         return logsumexp(self._log_test + self._log_weights, axis=1)
 
 
-def _set_bounds(theta: np.ndarray, score: np.ndarray, inside: np.ndarray):
-    """Ends of the set {theta: score >= 0} per row, interpolated between grid points.
+def _set_bounds(theta: np.ndarray, score: np.ndarray, inside: np.ndarray, *,
+                interpolate: bool):
+    """Ends of the set {theta: score >= 0} per row.
 
-    The likelihood is concave in theta, so the set is an interval; an empty set keeps
-    the whole grid (no information yet) and a set touching an edge of the grid is open
-    on that side (the ratio may lie beyond the grid).
+    The binomial likelihood is concave in theta, so the set is an interval, and its
+    score is smooth enough to interpolate the ends between grid points. The burst-robust
+    e-process is not: there the ends are the nearest excluded grid points (conservative).
+    An empty set keeps the whole grid (no information yet) and a set touching an edge of
+    the grid is open on that side (the ratio may lie beyond the grid).
     """
     n = theta.size
     any_inside = inside.any(axis=1)
@@ -250,9 +270,11 @@ def _set_bounds(theta: np.ndarray, score: np.ndarray, inside: np.ndarray):
     has_left = any_inside & (first > 0)
     s_in, s_out = score[rows, first], score[rows, np.maximum(first - 1, 0)]
     frac = np.clip(s_in / np.where(s_in - s_out > 0, s_in - s_out, 1.0), 0.0, 1.0)
+    frac = frac if interpolate else 1.0
     lower = np.where(has_left, lower - frac * step, -np.inf)
     has_right = any_inside & (last < n - 1)
     s_in, s_out = score[rows, last], score[rows, np.minimum(last + 1, n - 1)]
     frac = np.clip(s_in / np.where(s_in - s_out > 0, s_in - s_out, 1.0), 0.0, 1.0)
+    frac = frac if interpolate else 1.0
     upper = np.where(has_right, upper + frac * step, np.inf)
     return lower, upper

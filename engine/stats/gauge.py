@@ -85,8 +85,9 @@ class GaugeTest:
         self._open_sum = np.zeros(size)
         self._open_n = np.zeros(size, dtype=np.int64)
         self._n = np.zeros(size)
-        self._sum = np.zeros(size)
-        self._sumsq = np.zeros(size)
+        self._mean = np.zeros(size)  # of the batch means (Welford's running update)
+        self._m2 = np.zeros(size)
+        self._scale = np.zeros(size)  # largest |batch mean| so far: keeps t scale-free
         self._log_e = np.zeros(size)
         self._log_e_max = np.zeros(size)
         self._lower = np.full(size, -np.inf)
@@ -119,29 +120,49 @@ class GaugeTest:
         return unwrap(self._result(reasons), scalar)
 
     def _close_batches(self, closed: np.ndarray) -> None:
-        mean = self._open_sum[closed] / self._open_n[closed]
+        batch_mean = self._rescaled(closed, self._open_sum[closed] / self._open_n[closed])
         self._n[closed] += 1
-        self._sum[closed] += mean
-        self._sumsq[closed] += mean**2
+        with np.errstate(over="ignore", invalid="ignore"):  # inf spread -> no evidence
+            delta = batch_mean - self._mean[closed]
+            self._mean[closed] += delta / self._n[closed]
+            self._m2[closed] += delta * (batch_mean - self._mean[closed])
         self._open_sum[closed] = 0.0
         self._open_n[closed] = 0
         rows = np.flatnonzero(closed & (self._n >= 2))
         if rows.size == 0:
             return
         n = self._n[rows]
-        avg = self._sum[rows] / n
-        var = np.maximum(self._sumsq[rows] - n * avg**2, 0.0) / (n - 1.0)
-        se = np.sqrt(var / n)
-        centre = self._null_centre(avg)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.where(self._scale[rows] > 0, self._scale[rows], 1.0)
+        avg = self._mean[rows]  # in units of ``unit``
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = avg * unit
+        se = np.sqrt(np.maximum(self._m2[rows], 0.0) / (n - 1.0) / n)
+        centre = self._null_centre(mean) / unit
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             t = np.where(se > 0, (avg - centre) / se, np.sign(avg - centre) * 1e12)
+        t = np.nan_to_num(np.clip(t, -1e12, 1e12), nan=0.0)
         log_e = t_mixture_log_e(t, n, self.tau)
-        bad_side = self._bad_side(avg)
-        self._log_e[rows] = np.where(bad_side, log_e, 0.0)
+        self._log_e[rows] = np.where(self._bad_side(mean), log_e, 0.0)
         self._log_e_max[rows] = np.maximum(self._log_e_max[rows], self._log_e[rows])
         radius = t_radius(n, self.tau, self.alpha) * se
-        self._lower[rows] = np.maximum(self._lower[rows], avg - radius)
-        self._upper[rows] = np.minimum(self._upper[rows], avg + radius)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._lower[rows] = np.maximum(self._lower[rows], (avg - radius) * unit)
+            self._upper[rows] = np.minimum(self._upper[rows], (avg + radius) * unit)
+
+    def _rescaled(self, closed: np.ndarray, batch_mean: np.ndarray) -> np.ndarray:
+        """A batch mean in units of the largest |batch mean| so far (state rescaled to match).
+
+        The t statistic does not depend on the unit, but float arithmetic does: values
+        around 1e-180 or 1e180 would underflow or overflow when squared. In these units
+        every batch mean lies in [-1, 1].
+        """
+        old = self._scale[closed]
+        new = np.maximum(old, np.abs(batch_mean))
+        ratio = np.where(new > 0, old / np.where(new > 0, new, 1.0), 1.0)
+        self._mean[closed] *= ratio
+        self._m2[closed] *= ratio**2
+        self._scale[closed] = new
+        return batch_mean / np.where(new > 0, new, 1.0)
 
     def _null_centre(self, avg: np.ndarray) -> np.ndarray:
         """The edge of the null nearest the estimate: testing against it is valid (the
@@ -160,12 +181,15 @@ class GaugeTest:
         return np.abs(avg) > self.margin
 
     def _result(self, reasons: np.ndarray) -> TestResult:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            estimate = np.where(self._n > 0, self._sum / self._n, np.nan)
-        lower, upper = self._lower, self._upper
+        estimate = np.where(self._n > 0, self._mean * np.where(self._scale > 0, self._scale, 1.0),
+                            np.nan)
+        crossed = self._lower > self._upper  # the running intersection emptied: model off
+        lower = np.where(crossed, np.nan, self._lower)
+        upper = np.where(crossed, np.nan, self._upper)
         unit = "difference canary-baseline"
         if self.compare == "log_ratio":
-            estimate, lower, upper = np.exp(estimate), np.exp(lower), np.exp(upper)
+            with np.errstate(over="ignore"):
+                estimate, lower, upper = np.exp(estimate), np.exp(lower), np.exp(upper)
             unit = "ratio canary/baseline"
         with np.errstate(over="ignore"):
             e_value = np.exp(self._log_e)
@@ -174,8 +198,8 @@ class GaugeTest:
             p_value=np.minimum(1.0, np.exp(-self._log_e_max)),
             rejected=self._log_e_max >= np.log(1.0 / self.alpha),
             estimate=estimate,
-            lower=lower.copy() if self.compare == "difference" else lower,
-            upper=upper.copy() if self.compare == "difference" else upper,
+            lower=lower,
+            upper=upper,
             status=np.where(reasons == "", OK, NO_DATA).astype(object),
             reason=reasons,
             no_data_streak=self._streak.copy(),

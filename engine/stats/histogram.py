@@ -42,6 +42,8 @@ def choose_boundaries(
     merged, so three quantiles may give fewer boundaries on a coarse histogram.
     """
     bounds, counts = _sorted_buckets(le, baseline_buckets)
+    if counts.ndim != 1:
+        raise InputError(f"baseline_buckets must be one histogram (1-D), got shape {counts.shape}")
     finite = np.isfinite(bounds)
     total = counts[-1]
     if total <= 0 or not np.isfinite(total):
@@ -59,14 +61,23 @@ def choose_boundaries(
 
 
 def _sorted_buckets(le: Sequence[float], buckets: Any) -> tuple[np.ndarray, np.ndarray]:
-    bounds = np.asarray(le, dtype=float)
-    counts = np.asarray(buckets, dtype=float)
-    if bounds.ndim != 1 or counts.shape[-1] != bounds.size:
-        raise InputError(f"{counts.shape[-1]} bucket counts for {bounds.size} 'le' boundaries")
-    if not np.isinf(bounds).any():
+    try:
+        bounds = np.asarray(le, dtype=float)
+        counts = np.asarray(buckets, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"le and bucket counts must be numbers ({exc})") from exc
+    if bounds.ndim != 1 or counts.ndim not in (1, 2) or counts.shape[-1] != bounds.size:
+        raise InputError(f"bucket counts of shape {counts.shape} do not fit {bounds.size} 'le' "
+                         "boundaries; give (B,) for one metric or (M, B) for M metrics")
+    if not np.isposinf(bounds).any():
         raise InputError("the histogram has no le=\"+Inf\" bucket, so its total is unknown")
     order = np.argsort(bounds)
     return bounds[order], counts[..., order]
+
+
+def _matches(bounds: np.ndarray, boundary: float) -> np.ndarray:
+    """Which ``le`` values equal ``boundary`` (relative tolerance: ``le`` may be tiny)."""
+    return np.isclose(bounds, boundary, rtol=1e-9, atol=0.0)
 
 
 class HistogramTest:
@@ -116,16 +127,23 @@ class HistogramTest:
             raise InputError(f"{name}: {exc}") from exc
         scalar = counts.ndim == 1
         counts = np.atleast_2d(counts)
-        missing = [b for b in self.boundaries if not np.isclose(bounds, b).any()]
+        missing = [b for b in self.boundaries if not _matches(bounds, b).any()]
         if missing:
             raise InputError(f"{name}: boundaries {missing} are not among the histogram's "
                              f"le values {bounds.tolist()}")
-        idx = [int(np.flatnonzero(np.isclose(bounds, b))[0]) for b in self.boundaries]
+        idx = [int(np.flatnonzero(_matches(bounds, b))[0]) for b in self.boundaries]
         total = counts[:, -1:]
-        slow = total - counts[:, idx]
-        total = np.broadcast_to(total, slow.shape)
-        # A bucket above the total means the counters moved inconsistently (a scrape
-        # between bucket reads, a reset): flag it through a negative slow count.
+        with np.errstate(invalid="ignore"):  # inf - inf: spoiled below
+            slow = total - counts[:, idx]
+        total = np.broadcast_to(total, slow.shape).copy()
+        # A negative or non-finite count, or buckets that are not cumulative (counters
+        # read at different moments, a reset) spoil the whole histogram of that look,
+        # not just one boundary.
+        with np.errstate(invalid="ignore"):
+            spoiled = (~np.isfinite(counts).all(axis=1) | (counts < 0).any(axis=1)
+                       | (np.diff(counts, axis=1) < 0).any(axis=1))
+        slow[spoiled] = np.nan
+        total[spoiled] = np.nan
         return (slow, total), scalar
 
     def _combine(self, r: TestResult, metrics: int, k: int) -> TestResult:

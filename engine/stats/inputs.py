@@ -46,8 +46,12 @@ def look_arrays(size: int | None, values: Mapping[str, Any]) -> tuple[dict[str, 
 def problems(checks: list[tuple[np.ndarray, str]], length: int) -> np.ndarray:
     """Per metric, the first failed check's message ("" where every check passed)."""
     reasons = np.full(length, "", dtype=object)
+    unexplained = np.ones(length, dtype=bool)
     for failed, message in checks:
-        reasons[(reasons == "") & failed] = message
+        hit = unexplained & failed
+        if hit.any():
+            reasons[hit] = message
+            unexplained &= ~hit
     return reasons
 
 

@@ -246,8 +246,11 @@ def test_burst_in_the_canary_moves_burst_mode_by_a_bounded_factor():
 
 def test_a_rejecting_look_excludes_one_from_the_interval():
     """8 canary errors against 0 at equal traffic: E >= 1/alpha at r0 = 1, so the
-    confidence sequence obtained by inverting the test must not contain 1."""
+    confidence set must exclude every ratio <= 1. The set is open at r0 (the test
+    rejects r <= 1), so its reported lower end is 1 itself, never below."""
     r = feed(CountTest(alpha=0.05), [(8, 1000, 0, 1000)])
     assert r.e_value == pytest.approx(math.exp(reference_log_e([(8, 1000, 0, 1000)])))
     assert r.rejected
-    assert r.lower > 1.0, f"rejected with E={r.e_value:.3g} but interval [{r.lower:.3g}, ...]"
+    assert r.lower >= 1.0, f"rejected with E={r.e_value:.3g} but interval [{r.lower:.3g}, ...]"
+    before = feed(CountTest(alpha=0.05), [(4, 1000, 0, 1000)])
+    assert not before.rejected and before.lower < 1.0
