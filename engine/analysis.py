@@ -190,7 +190,8 @@ class Analysis:
     def judge(self, data: LookData) -> list[Verdict]:
         """Replay the judges over the lined-up looks; one verdict per look."""
         spec = self.template.spec
-        judges = {m.name: judge_for(m, alpha=self.alphas[m.name], le=data.le.get(m.name),
+        judges = {m.name: judge_for(m, alpha=self.alphas[m.name] or spec.alpha,
+                                    le=data.le.get(m.name),
                                     reference=data.reference.get(m.name))
                   for m in spec.metrics}
         verdicts = []
