@@ -22,7 +22,7 @@ import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from .errors import BranchNotFound
+from .errors import BranchNotFound, GitOpsError
 from .process import GitResult, GitRunner, remote_failure
 from .specs import RepoSpec
 
@@ -77,7 +77,7 @@ class CacheCheckout:
         result = await self.git(
             "fetch", "--quiet", "--no-tags", "origin",
             f"+refs/heads/{branch}:{self.tracking_ref}",
-            check=False,
+            check=False, what=f"fetching {branch!r} from {self.repo.display_url}",
         )
         if not result.ok:
             if "couldn't find remote ref" in result.stderr.lower():
@@ -119,9 +119,15 @@ class CacheCheckout:
         return url.ok and url.stdout.strip() == self.repo.url
 
     async def _create(self) -> None:
-        if self.path.exists():
-            await asyncio.to_thread(shutil.rmtree, self.path)
-        self.path.mkdir(parents=True)
+        try:
+            if self.path.exists():
+                await asyncio.to_thread(shutil.rmtree, self.path)
+            self.path.mkdir(parents=True)
+        except OSError as error:
+            raise GitOpsError(
+                f"cannot create the cache checkout {self.path}: {error.strerror}",
+                hint="give Auspice a writable cache_dir (for Kubernetes: an emptyDir volume)",
+            ) from None
         await self.git("init", "--quiet", what="creating the cache checkout")
         await self.git("config", "remote.origin.url", self.repo.url)
         # Lets a successful push move the remote-tracking ref too.

@@ -43,7 +43,8 @@ class PushAttempt:
 async def push_head(cache: CacheCheckout) -> PushAttempt:
     """Push HEAD to the branch once; network and credential failures raise."""
     ref = f"refs/heads/{cache.repo.branch}"
-    result = await cache.git("push", "--porcelain", "origin", f"HEAD:{ref}", check=False)
+    result = await cache.git("push", "--porcelain", "origin", f"HEAD:{ref}", check=False,
+                             what=f"pushing to {cache.repo.display_url}")
     remote_says = tuple(
         line.removeprefix("remote:").strip()
         for line in result.stderr.splitlines()

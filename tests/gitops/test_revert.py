@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from auspice.errors import InputError
 from auspice.gitops import (
     BranchNotFound,
+    GitOpsError,
     NotOnBranch,
     RepositoryUnreachable,
     RepoSpec,
@@ -257,17 +259,18 @@ async def test_a_git_that_hangs_is_killed_at_the_timeout(
     remote: Remote, release: dict[str, str], cache_dir: Path, reason: RevertReason,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stuck = tmp_path / "stuck-bin"
-    stuck.mkdir()
-    (stuck / "git").write_text('#!/bin/sh\nif [ "$1" = fetch ]; then exec sleep 60; fi\n'
-                               f'exec {REAL_GIT} "$@"\n')
-    (stuck / "git").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{stuck}:/usr/bin:/bin")
+    child = hanging_fetch(tmp_path, monkeypatch)
 
     with pytest.raises(RepositoryUnreachable) as caught:
-        await revert(remote, release["release"], cache_dir, reason,
-                     repo=RepoSpec(url=remote.url, timeout_seconds=0.5))
-    assert "did not finish within 0.5s" in str(caught.value)
+        # The outer guard only turns a hang (git not killed) into a failure.
+        await asyncio.wait_for(
+            revert(remote, release["release"], cache_dir, reason,
+                   repo=RepoSpec(url=remote.url, timeout_seconds=0.5)),
+            timeout=60,
+        )
+    assert f"did not finish within 0.5s while fetching 'main' from {remote.url}" in str(
+        caught.value)
+    assert not process_alive(int(child.read_text()))
 
 
 async def test_a_dirty_cache_left_by_a_crash_is_cleaned_before_reverting(
@@ -333,3 +336,62 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_cancelling_an_abort_kills_the_running_git_and_the_next_call_works(
+    remote: Remote, release: dict[str, str], cache_dir: Path, reason: RevertReason,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    child = hanging_fetch(tmp_path, monkeypatch)
+    task = asyncio.create_task(revert(remote, release["release"], cache_dir, reason))
+    while not await asyncio.to_thread(child.exists):
+        assert not task.done(), task
+        await asyncio.sleep(0.02)
+
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=60)  # a guard against a hang, not a timing
+
+    assert task in done, "cancelling did not stop the git process group"
+    assert task.cancelled()
+    assert not process_alive(int(child.read_text()))
+    monkeypatch.setenv("PATH", os.environ["PATH"].split(os.pathsep, 1)[1])
+    outcome = await revert(remote, release["release"], cache_dir, reason)
+    assert outcome.status is RevertStatus.PUSHED
+
+
+async def test_an_unwritable_cache_dir_is_a_clear_error(
+    remote: Remote, release: dict[str, str], tmp_path: Path, reason: RevertReason
+) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache directory should be")
+    with pytest.raises(GitOpsError, match="cannot create the cache checkout"):
+        await revert(remote, release["release"], blocked / "cache", reason)
+
+
+def hanging_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put a git first on PATH whose fetch starts a child that never ends; returns its pid file.
+
+    The child holds git's output pipes, as an ssh or remote-https helper would, so only
+    killing the whole process group lets the caller go on.
+    """
+    bin_dir = tmp_path / "hanging-bin"
+    bin_dir.mkdir()
+    pid_file = tmp_path / "fetch-child.pid"
+    (bin_dir / "git").write_text(
+        '#!/bin/sh\nif [ "$1" = fetch ]; then\n'
+        "  sleep 100000 &\n"
+        f'  echo $! > "{pid_file}.tmp" && mv "{pid_file}.tmp" "{pid_file}"\n'
+        "  wait\nfi\n"
+        f'exec {REAL_GIT} "$@"\n'
+    )
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return pid_file
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, not yet reaped
