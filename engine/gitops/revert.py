@@ -40,6 +40,9 @@ __all__ = ["RevertOutcome", "RevertStatus", "revert_release"]
 
 log = logging.getLogger("auspice.gitops")
 
+Mode = Literal["single", "range"]
+_Made = tuple[Mode, tuple[str, ...]]  # how the revert was made and what it undoes
+
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 _ROLLOUT_ID = re.compile(r"^[^\s]{1,200}$")
 
@@ -60,7 +63,7 @@ class RevertOutcome:
     release_commit: str
     revert_commit: str | None
     push_attempts: int
-    mode: Literal["single", "range"] | None = None
+    mode: Mode | None = None
     reverted_commits: tuple[str, ...] = ()
     nudged: tuple[str, ...] = ()
     nudge_error: str | None = None
@@ -157,7 +160,13 @@ async def _revert_and_push(run: _Run, *, commit: str, clock: Clock,
     made = await _make_revert(run)
     if made is None:
         return run.outcome(RevertStatus.NOTHING_TO_REVERT, revert_commit=None, push_attempts=0)
-    mode, reverted = made
+    return await _push_with_retries(run, made, clock=clock, max_push_attempts=max_push_attempts)
+
+
+async def _push_with_retries(run: _Run, made: _Made, *, clock: Clock,
+                             max_push_attempts: int) -> RevertOutcome:
+    """Push; when the branch moved, back off, catch up and push again, a bounded number of times."""
+    cache, (mode, reverted) = run.cache, made
     for attempt in range(1, max_push_attempts + 1):
         pushed = await push_head(cache)
         if pushed.pushed:
@@ -172,15 +181,9 @@ async def _revert_and_push(run: _Run, *, commit: str, clock: Clock,
         log.warning("push of the revert to %s lost a race (%s); retrying in %.2fs",
                     cache.repo.branch, pushed.reason, delay)
         await clock.sleep(delay)
-        await cache.fetch()
-        existing = await find_revert(cache, run.release.sha)
-        if existing is not None:
-            await cache.reset_clean()
-            return run.outcome(RevertStatus.ALREADY_REVERTED, revert_commit=existing,
-                               push_attempts=attempt)
-        if not await _rebase(run):
-            return run.outcome(RevertStatus.NOTHING_TO_REVERT, revert_commit=None,
-                               push_attempts=attempt)
+        settled = await _catch_up(run, attempts=attempt)
+        if settled is not None:
+            return settled
     raise PushRejected(
         f"gave up pushing the revert of {run.release.sha} to {cache.repo.branch!r} of "
         f"{cache.repo.display_url} after {max_push_attempts} attempts: the branch kept "
@@ -190,7 +193,21 @@ async def _revert_and_push(run: _Run, *, commit: str, clock: Clock,
     )
 
 
-async def _make_revert(run: _Run) -> tuple[Literal["single", "range"], tuple[str, ...]] | None:
+async def _catch_up(run: _Run, *, attempts: int) -> RevertOutcome | None:
+    """Fetch the moved branch; an outcome if nothing is left to push, else rebase onto it."""
+    await run.cache.fetch()
+    existing = await find_revert(run.cache, run.release.sha)
+    if existing is not None:  # another replica (or a person) reverted it meanwhile
+        await run.cache.reset_clean()
+        return run.outcome(RevertStatus.ALREADY_REVERTED, revert_commit=existing,
+                           push_attempts=attempts)
+    if not await _rebase(run):
+        return run.outcome(RevertStatus.NOTHING_TO_REVERT, revert_commit=None,
+                           push_attempts=attempts)
+    return None
+
+
+async def _make_revert(run: _Run) -> _Made | None:
     """Create the revert commit on HEAD; None when it would change nothing."""
     cache, release = run.cache, run.release
     mainline = ["-m", "1"] if release.is_merge else []
@@ -211,9 +228,7 @@ async def _make_revert(run: _Run) -> tuple[Literal["single", "range"], tuple[str
     return "single", (release.sha,)
 
 
-async def _make_range_revert(
-    run: _Run,
-) -> tuple[Literal["single", "range"], tuple[str, ...]] | None:
+async def _make_range_revert(run: _Run) -> _Made | None:
     """One commit whose tree is the branch's tree from just before the release commit."""
     cache, release = run.cache, run.release
     base = release.parents[0] if release.parents else await _empty_tree(cache)

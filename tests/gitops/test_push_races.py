@@ -159,3 +159,27 @@ async def test_a_refusing_pre_receive_hook_is_reported_and_not_retried(
     assert clock.sleeps == []
     assert remote.head() == head
     assert_cache_clean(cache_dir, remote)
+
+
+async def test_a_concurrent_push_that_undoes_the_release_by_hand_leaves_nothing_to_push(
+    remote: Remote, release: dict[str, str], cache_dir: Path, reason: RevertReason,
+    racing_git: RacingGit, clock: RecordingClock,
+) -> None:
+    other = remote.clone("other")
+    racing_git.before_pushes(
+        1,
+        f'cd "{other}"\n"{REAL_GIT}" pull --quiet --ff-only\n'
+        "sed -i 's/checkout:1.1/checkout:1.0/' apps/checkout/deployment.yaml\n"
+        f'"{REAL_GIT}" commit --quiet -am "checkout: back to 1.0 by hand"\n'
+        f'"{REAL_GIT}" push --quiet origin HEAD:refs/heads/main\n',
+    )
+
+    outcome = await revert_release(
+        repo=spec(remote), commit=release["release"], reason=reason, rollout_id="r-42",
+        cache_dir=cache_dir, clock=clock,
+    )
+
+    assert outcome.status is RevertStatus.NOTHING_TO_REVERT
+    assert outcome.push_attempts == 1
+    assert remote.message() == "checkout: back to 1.0 by hand"
+    assert_cache_clean(cache_dir, remote)
