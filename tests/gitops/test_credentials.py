@@ -320,3 +320,16 @@ def test_repo_spec_refuses_unsafe_or_inconsistent_settings(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         RepoSpec.model_validate(fields)
+
+
+async def test_no_configured_auth_against_a_server_that_wants_it_fails_without_prompting(
+    server: SmartHttpGit, release: dict[str, str], cache_dir: Path, reason: RevertReason,
+) -> None:
+    repo = RepoSpec(url=f"{server.base_url}/remote.git")
+
+    with pytest.raises(CredentialError) as caught:
+        await revert_release(repo=repo, commit=release["release"], reason=reason,
+                             rollout_id="r-1", cache_dir=cache_dir)
+
+    assert "could not read Username" in str(caught.value)
+    assert server.refused >= 1 and server.authorised == 0
