@@ -80,6 +80,8 @@ KNOWN_PLURALS = {
     "Lease": "leases",
     "Application": "applications",
     "Kustomization": "kustomizations",
+    "GitRepository": "gitrepositories",
+    "HelmRelease": "helmreleases",
     "ConfigMap": "configmaps",
 }
 KIND_OF_PLURAL = {plural: kind for kind, plural in KNOWN_PLURALS.items()}
