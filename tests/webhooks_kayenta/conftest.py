@@ -1,0 +1,125 @@
+"""Fixtures of the Kayenta-API tests: an Auspice app around a recording metrics source.
+
+The app is the real one (:func:`auspice.webhooks.app.create_app` around a
+:class:`~auspice.webhooks.context.ServiceContext` with a SQLite store in a temp dir);
+only the metrics source is chosen per test: the shared backfilled Prometheus (wrapped so
+the exact queries can be asserted) or canned series.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from support.prometheus import istio_prometheus
+
+from auspice.clock import RealClock
+from auspice.metrics.source import MetricsSource, NoDataError, Series
+from auspice.store import Store
+from auspice.webhooks.app import create_app
+from auspice.webhooks.auth import TokenAuth, TokenEntry
+from auspice.webhooks.config import ServeConfig
+from auspice.webhooks.context import ServiceContext
+from auspice.webhooks.templates import TemplateResolver
+
+__all__ = ["Harness", "RecordingSource", "istio_prometheus"]
+
+Answer = Callable[[str, float, float, float], list[Series]]
+
+TOKENS = {
+    "viewer-token-0123456789": "viewer",
+    "judge-token-0123456789ab": "judge",
+    "operator-token-0123456789": "operator",
+}
+
+
+def constant_series(value: float, start: float, end: float, step: float,
+                    labels: dict[str, str] | None = None) -> Series:
+    timestamps = np.arange(start, end + step / 2, step, dtype=np.float64)
+    return Series(labels or {}, timestamps, np.full(timestamps.shape, value))
+
+
+@dataclass
+class RecordingSource:
+    """Records every range query, then answers from ``inner`` or ``answer``."""
+
+    inner: MetricsSource | None = None
+    answer: Answer | None = None
+    calls: list[tuple[str, float, float, float]] = field(default_factory=list)
+
+    async def query_range(self, promql: str, start: float, end: float,
+                          step: float) -> list[Series]:
+        self.calls.append((promql, float(start), float(end), float(step)))
+        if self.inner is not None:
+            return await self.inner.query_range(promql, start, end, step)
+        if self.answer is not None:
+            series = self.answer(promql, start, end, step)
+            if not series:
+                raise NoDataError(query=promql, server="recording")
+            return series
+        raise NoDataError(query=promql, server="recording")
+
+    @property
+    def queries(self) -> list[str]:
+        return [call[0] for call in self.calls]
+
+
+@dataclass
+class Harness:
+    client: TestClient
+    app: web.Application
+    context: ServiceContext
+    source: RecordingSource
+
+    async def json(self, method: str, path: str, *, status: int = 200,
+                   **kwargs: Any) -> Any:
+        response = await self.client.request(method, path, **kwargs)
+        text = await response.text()
+        assert response.status == status, f"{method} {path}: {response.status} {text}"
+        return json.loads(text)
+
+
+StartApp = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def start_app(tmp_path: Path) -> AsyncIterator[StartApp]:
+    """``await start_app(source=..., kayenta={...})``: a running app and a client."""
+    running: list[tuple[TestClient, Store]] = []
+
+    async def start(*, source: RecordingSource | None = None,
+                    kayenta: dict[str, Any] | None = None, anonymous: str | None = None,
+                    state: Path | None = None, shutdown_timeout: str = "5s") -> Harness:
+        source = source or RecordingSource()
+        config = ServeConfig.model_validate_json(json.dumps({
+            "prometheus": {"url": "http://127.0.0.1:9"},
+            "limits": {"shutdownTimeout": shutdown_timeout},
+            "kayenta": kayenta or {},
+        }))
+        store = await Store(state or tmp_path / "state.db").open()
+        tokens = TokenAuth([TokenEntry.model_validate({"name": role, "role": role,
+                                                       "token": token})
+                            for token, role in TOKENS.items()])
+        context = ServiceContext(config=config, source=source, store=store,
+                                 templates=TemplateResolver(), tokens=tokens, clock=RealClock())
+        if anonymous is not None:
+            from auspice.webhooks.auth import Role
+
+            tokens.anonymous = Role.named(anonymous)
+        app = create_app(context)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        running.append((client, store))
+        return Harness(client, app, context, source)
+
+    yield start
+    for client, store in reversed(running):
+        await client.close()
+        await store.close()
