@@ -44,8 +44,16 @@ class ScopeDetail:
 
     def go_json(self) -> str:
         # encoding/json writes struct fields in declaration order, no spaces
-        return json.dumps({"scope": self.scope, "region": self.region, "step": self.step,
-                           "start": self.start, "end": self.end}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "scope": self.scope,
+                "region": self.region,
+                "step": self.step,
+                "start": self.start,
+                "end": self.end,
+            },
+            separators=(",", ":"),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,11 +80,14 @@ class Measurement:
 
 
 def _job_payload(metric: KayentaMetric) -> str:
-    scope = (f'"{metric.scope_name}":{{"controlScope": {metric.control.go_json()}, '
-             f'"experimentScope": {metric.experiment.go_json()}}}')
+    scope = (
+        f'"{metric.scope_name}":{{"controlScope": {metric.control.go_json()}, '
+        f'"experimentScope": {metric.experiment.go_json()}}}'
+    )
     return (
-        "\n\t\t\t\t\t\t\t{\n\t\t\t\t\t\t\t\t\"scopes\": {\n\t\t\t\t\t\t\t\t\t\t" + scope
-        + "\n\t\t\t\t\t\t\t\t},\n                                \"thresholds\" : {\n"
+        '\n\t\t\t\t\t\t\t{\n\t\t\t\t\t\t\t\t"scopes": {\n\t\t\t\t\t\t\t\t\t\t'
+        + scope
+        + '\n\t\t\t\t\t\t\t\t},\n                                "thresholds" : {\n'
         f'                                    "pass": {metric.pass_threshold},\n'
         f'                                    "marginal": {metric.marginal_threshold}\n'
         "                                }\n                            }"
@@ -110,8 +121,9 @@ async def measure(client: TestClient, metric: KayentaMetric) -> Measurement:
         headers={"Content-Type": "application/json"},
     )
     if job.status != 200:
-        return Measurement("Error", None, None, None,
-                           f"Invalid Response {job.status}: {await job.text()}")
+        return Measurement(
+            "Error", None, None, None, f"Invalid Response {job.status}: {await job.text()}"
+        )
     execution_id = str(json.loads(await job.read())["canaryExecutionId"])
     for _ in range(MAX_POLLS):
         answer = await client.get(f"/canary/{execution_id}")

@@ -8,8 +8,10 @@ from typing import Any
 
 from support.istio_data import SCENARIOS
 
-SELECT = ('reporter="destination",destination_workload_namespace="${location}",'
-          'destination_version="${scope}"')
+SELECT = (
+    'reporter="destination",destination_workload_namespace="${location}",'
+    'destination_version="${scope}"'
+)
 
 ERROR_RATIO = (
     "PromQL:sum(rate(istio_requests_total{" + SELECT + ',response_code=~"5.."}[2m]))'
@@ -34,16 +36,23 @@ def iso(seconds: float) -> str:
 def metric(name: str, template: str, group: str, **canary: Any) -> dict[str, Any]:
     return {
         "name": name,
-        "query": {"type": "prometheus", "serviceType": "prometheus",
-                  "customInlineTemplate": template},
+        "query": {
+            "type": "prometheus",
+            "serviceType": "prometheus",
+            "customInlineTemplate": template,
+        },
         "groups": [group],
         "analysisConfigurations": {"canary": {"direction": "increase", **canary}},
         "scopeName": "default",
     }
 
 
-def reviews_config(name: str = "reviews-golden", *, config_id: str | None = "reviews-golden-id",
-                   applications: tuple[str, ...] = ("reviews",)) -> dict[str, Any]:
+def reviews_config(
+    name: str = "reviews-golden",
+    *,
+    config_id: str | None = "reviews-golden-id",
+    applications: tuple[str, ...] = ("reviews",),
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         "name": name,
         "description": "error ratio and median latency of reviews",

@@ -40,8 +40,9 @@ TOKENS = {
 }
 
 
-def constant_series(value: float, start: float, end: float, step: float,
-                    labels: dict[str, str] | None = None) -> Series:
+def constant_series(
+    value: float, start: float, end: float, step: float, labels: dict[str, str] | None = None
+) -> Series:
     timestamps = np.arange(start, end + step / 2, step, dtype=np.float64)
     return Series(labels or {}, timestamps, np.full(timestamps.shape, value))
 
@@ -54,8 +55,7 @@ class RecordingSource:
     answer: Answer | None = None
     calls: list[tuple[str, float, float, float]] = field(default_factory=list)
 
-    async def query_range(self, promql: str, start: float, end: float,
-                          step: float) -> list[Series]:
+    async def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
         self.calls.append((promql, float(start), float(end), float(step)))
         if self.inner is not None:
             return await self.inner.query_range(promql, start, end, step)
@@ -78,8 +78,7 @@ class Harness:
     context: ServiceContext
     source: RecordingSource
 
-    async def json(self, method: str, path: str, *, status: int = 200,
-                   **kwargs: Any) -> Any:
+    async def json(self, method: str, path: str, *, status: int = 200, **kwargs: Any) -> Any:
         response = await self.client.request(method, path, **kwargs)
         text = await response.text()
         assert response.status == status, f"{method} {path}: {response.status} {text}"
@@ -94,21 +93,39 @@ async def start_app(tmp_path: Path) -> AsyncIterator[StartApp]:
     """``await start_app(source=..., kayenta={...})``: a running app and a client."""
     running: list[tuple[TestClient, Store]] = []
 
-    async def start(*, source: RecordingSource | None = None,
-                    kayenta: dict[str, Any] | None = None, anonymous: str | None = None,
-                    state: Path | None = None, shutdown_timeout: str = "5s") -> Harness:
+    async def start(
+        *,
+        source: RecordingSource | None = None,
+        kayenta: dict[str, Any] | None = None,
+        anonymous: str | None = None,
+        state: Path | None = None,
+        shutdown_timeout: str = "5s",
+    ) -> Harness:
         source = source or RecordingSource()
-        config = ServeConfig.model_validate_json(json.dumps({
-            "prometheus": {"url": "http://127.0.0.1:9"},
-            "limits": {"shutdownTimeout": shutdown_timeout},
-            "kayenta": kayenta or {},
-        }))
+        config = ServeConfig.model_validate_json(
+            json.dumps(
+                {
+                    "prometheus": {"url": "http://127.0.0.1:9"},
+                    "limits": {"shutdownTimeout": shutdown_timeout},
+                    "kayenta": kayenta or {},
+                }
+            )
+        )
         store = await Store(state or tmp_path / "state.db").open()
-        tokens = TokenAuth([TokenEntry.model_validate({"name": role, "role": role,
-                                                       "token": token})
-                            for token, role in TOKENS.items()])
-        context = ServiceContext(config=config, source=source, store=store,
-                                 templates=TemplateResolver(), tokens=tokens, clock=RealClock())
+        tokens = TokenAuth(
+            [
+                TokenEntry.model_validate({"name": role, "role": role, "token": token})
+                for token, role in TOKENS.items()
+            ]
+        )
+        context = ServiceContext(
+            config=config,
+            source=source,
+            store=store,
+            templates=TemplateResolver(),
+            tokens=tokens,
+            clock=RealClock(),
+        )
         if anonymous is not None:
             from auspice.webhooks.auth import Role
 

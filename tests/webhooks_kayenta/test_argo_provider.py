@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from support.istio_data import SCENARIOS
 from support.prometheus import IstioPrometheus
+
+from auspice.metrics.prometheus import PrometheusSource
 from webhooks_kayenta.argo import KayentaMetric, ScopeDetail, measure
 from webhooks_kayenta.configs import (
     WINDOW_END,
@@ -15,8 +17,6 @@ from webhooks_kayenta.configs import (
     reviews_config,
     write_configs,
 )
-
-from auspice.metrics.prometheus import PrometheusSource
 
 
 def argo_metric(scenario: str, **overrides: object) -> KayentaMetric:
@@ -57,7 +57,9 @@ async def test_healthy_canary_scores_high(argo_app) -> None:
     assert status["status"] == "succeeded"
     assert status["result"]["judgeResult"]["score"]["classification"] == "Pass"
     assert {g["name"]: g["score"] for g in status["result"]["judgeResult"]["groupScores"]} == {
-        "errors": 100.0, "latency": 100.0}
+        "errors": 100.0,
+        "latency": 100.0,
+    }
     results = results_by_name(status)
     assert {r["classification"] for r in results.values()} == {"Pass"}
     assert results["latency-p50"]["experimentMetadata"]["stats"]["count"] == 61
@@ -86,16 +88,27 @@ async def test_queries_sent_are_the_config_filled_with_the_scopes(argo_app) -> N
 
     sent = set(argo_app.source.calls)
     window = (WINDOW_START, WINDOW_END, 60.0)
-    select = ('reporter="destination",destination_workload_namespace="shop-healthy",'
-              'destination_version="{v}"')
+    select = (
+        'reporter="destination",destination_workload_namespace="shop-healthy",'
+        'destination_version="{v}"'
+    )
     expected = set()
     for version in ("v1", "v2"):
         s = select.format(v=version)
-        expected.add((f'sum(rate(istio_requests_total{{{s},response_code=~"5.."}}[2m]))'
-                      f" / sum(rate(istio_requests_total{{{s}}}[2m]))", *window))
-        expected.add(("histogram_quantile(0.5, sum by (le) "
-                      f"(rate(istio_request_duration_milliseconds_bucket{{{s}}}[2m])))",
-                      *window))
+        expected.add(
+            (
+                f'sum(rate(istio_requests_total{{{s},response_code=~"5.."}}[2m]))'
+                f" / sum(rate(istio_requests_total{{{s}}}[2m]))",
+                *window,
+            )
+        )
+        expected.add(
+            (
+                "histogram_quantile(0.5, sum by (le) "
+                f"(rate(istio_request_duration_milliseconds_bucket{{{s}}}[2m])))",
+                *window,
+            )
+        )
     assert sent == expected
 
 
@@ -103,9 +116,11 @@ async def test_a_canary_without_traffic_is_no_data_and_fails(argo_app) -> None:
     """Before the canary started (30 minutes into the data) it has no series at all."""
     start = iso(SCENARIOS["healthy"].start + 60)
     end = iso(SCENARIOS["healthy"].start + 1200)
-    metric = argo_metric("healthy", experiment=ScopeDetail("v2", start, end, 60,
-                                                           region="shop-healthy"),
-                         control=ScopeDetail("v1", start, end, 60, region="shop-healthy"))
+    metric = argo_metric(
+        "healthy",
+        experiment=ScopeDetail("v2", start, end, 60, region="shop-healthy"),
+        control=ScopeDetail("v1", start, end, 60, region="shop-healthy"),
+    )
 
     measurement = await measure(argo_app.client, metric)
 
