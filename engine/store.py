@@ -261,12 +261,15 @@ class Store:
         return await self.run(work)
 
     async def record_look(self, identifier: str, *, verdict: str, reason: str, at: float,
-                          result: Mapping[str, Any]) -> None:
-        """Remember the latest look of a judgement (for GET and the open-judgement gauge)."""
+                          result: Mapping[str, Any], who: str) -> None:
+        """Remember the latest look of a judgement, and audit the call that made it."""
         def work(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE judgements SET looks = looks + 1, last_verdict = ?, "
-                       "last_reason = ?, last_look_at = ?, last_result = ? WHERE id = ?",
-                       (verdict, reason, float(at), _dump(result), identifier))
+            with _transaction(db):
+                db.execute("UPDATE judgements SET looks = looks + 1, last_verdict = ?, "
+                           "last_reason = ?, last_look_at = ?, last_result = ? WHERE id = ?",
+                           (verdict, reason, float(at), _dump(result), identifier))
+                _insert_audit(db, self._wall(), who, "judgement.look",
+                              {"id": identifier, "verdict": verdict, "at": float(at)})
 
         await self.run(work)
 

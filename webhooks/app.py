@@ -18,6 +18,7 @@ from aiohttp import web
 from auspice.errors import AuspiceError, ConfigError, InputError
 from auspice.webhooks import flagger, judgements, ops
 from auspice.webhooks.context import CONTEXT, ApiError, ServiceContext, json_error
+from auspice.webhooks.openapi import OPENAPI, base_document
 from auspice.webhooks.telemetry import log_event
 from auspice.webhooks.templates import UnknownTemplateError
 
@@ -33,6 +34,7 @@ def create_app(context: ServiceContext) -> web.Application:
     app = web.Application(client_max_size=context.config.limits.max_body_bytes,
                           middlewares=[_count_requests, _errors])
     app[CONTEXT] = context
+    app[OPENAPI] = base_document()
     ops.add_routes(app)
     judgements.add_routes(app)
     flagger.add_routes(app)

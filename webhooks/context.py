@@ -103,11 +103,11 @@ class InFlight:
         self.closing = False
 
     async def run(self, work: Awaitable[T]) -> T:
-        """Run ``work`` as a tracked task (shielded: a dropped client does not cancel it)."""
+        """Run ``work`` as a tracked task; cancelling the caller cancels it too."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(task)
+        return await task
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -1,9 +1,76 @@
-"""Placeholder: routes being written (see the webhooks issue)."""
+"""``/api/v1/judgements``: the endpoint of Argo Rollouts' ``web`` metric provider.
+
+Argo sends ``POST`` with the AnalysisTemplate's ``jsonBody`` (its ``{{args.*}}``
+already substituted), ``Content-Type: application/json`` and the headers the template
+lists (``Authorization: Bearer ...``), waits ``timeoutSeconds`` (10 s by default) and
+reads the answer with a JSONPath such as ``{$.verdict}``. A non-2xx answer is an Argo
+*Error* (counted against ``consecutiveErrorLimit``), never a *Failure*, so:
+
+* a look always answers 200 with ``verdict`` = ``pass`` / ``fail`` / ``continue`` /
+  ``nodata`` / ``error`` and the reason, even when Prometheus is down or slow;
+* only a request that can never work (bad JSON, unknown template, missing argument,
+  no or a wrong token) gets a 4xx, whose message names the problem.
+
+Also here: ``GET /api/v1/judgements/{id}`` (viewer), ``DELETE`` of a judgement so the
+next call starts afresh (operator), ``GET /api/v1/templates`` and ``GET /api/v1/audit``.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from auspice.webhooks.bodies import parse_body
+from auspice.webhooks.context import ApiError, Role, context_of, require_role
+from auspice.webhooks.judging import JudgementBody, judge
+
+__all__ = ["add_routes"]
+
 
 def add_routes(app: web.Application) -> None:
-    """Mount this module's routes on ``app``."""
+    app.router.add_post("/api/v1/judgements", post_judgement, name="judgements")
+    app.router.add_get("/api/v1/judgements/{id}", get_judgement, name="judgement")
+    app.router.add_delete("/api/v1/judgements/{id}", delete_judgement)
+    app.router.add_get("/api/v1/templates", list_templates, name="templates")
+    app.router.add_get("/api/v1/audit", list_audit, name="audit")
+
+
+async def post_judgement(request: web.Request) -> web.Response:
+    """One look of a judgement (opened on the first call); always 200 once the input is valid."""
+    principal = require_role(request, Role.JUDGE)
+    body = await parse_body(request, JudgementBody)
+    outcome = await judge(context_of(request), body, principal=principal, api="web")
+    return web.json_response({**outcome.result, "created": outcome.created})
+
+
+async def get_judgement(request: web.Request) -> web.Response:
+    require_role(request, Role.VIEWER)
+    record = await context_of(request).store.judgement(request.match_info["id"])
+    if record is None:
+        raise ApiError(404, f"no judgement {request.match_info['id']!r}", field="id")
+    return web.json_response(record.to_dict())
+
+
+async def delete_judgement(request: web.Request) -> web.Response:
+    principal = require_role(request, Role.OPERATOR)
+    identifier = request.match_info["id"]
+    if not await context_of(request).store.delete_judgement(identifier, who=principal.name):
+        raise ApiError(404, f"no judgement {identifier!r}", field="id")
+    return web.json_response({"deleted": identifier})
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    require_role(request, Role.VIEWER)
+    return web.json_response({"templates": context_of(request).templates.names()})
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    require_role(request, Role.OPERATOR)
+    try:
+        after = int(request.query.get("after", "0"))
+        limit = min(1000, max(1, int(request.query.get("limit", "100"))))
+    except ValueError:
+        raise ApiError(400, "after and limit must be whole numbers", field="after") from None
+    entries = await context_of(request).store.audit_entries(after=after, limit=limit)
+    return web.json_response({"entries": [
+        {"seq": e.seq, "at": e.at, "who": e.who, "what": e.what, "details": dict(e.details)}
+        for e in entries]})

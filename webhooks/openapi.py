@@ -1,0 +1,153 @@
+"""The OpenAPI 3.1 description served at ``/api/v1/openapi.json``.
+
+Request schemas come from the pydantic models the handlers validate with, so the
+document cannot drift from what the service accepts. Other route modules (the
+Kayenta-compatible API) add their own paths with :func:`add_paths` when they mount.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from auspice import __version__
+
+__all__ = ["OPENAPI", "add_paths", "document"]
+
+OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("auspice_openapi", dict)
+
+_BEARER = [{"bearer": []}]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+
+
+_AUTH_ERRORS = {"401": _error("no bearer token, or not a known one"),
+                "403": _error("the token's role does not allow this call")}
+
+
+def base_document() -> dict[str, Any]:
+    from auspice.webhooks.flagger import FlaggerPayload
+    from auspice.webhooks.judging import JudgementBody
+
+    flagger_body = {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/FlaggerPayload"}}}}
+    flagger_errors = {"400": _error("invalid payload or metadata (field named)"),
+                      "404": _error("unknown template"), **_AUTH_ERRORS}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Auspice", "version": __version__,
+                 "description": "Canary analysis webhooks: Argo Rollouts web provider, "
+                 "Flagger webhooks, judgement state and operations."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "JudgementBody": JudgementBody.model_json_schema(
+                    ref_template="#/components/schemas/{model}"),
+                "FlaggerPayload": FlaggerPayload.model_json_schema(
+                    ref_template="#/components/schemas/{model}"),
+                "Error": {"type": "object", "required": ["status", "error", "message"],
+                          "properties": {"status": {"type": "integer"},
+                                         "error": {"type": "string"},
+                                         "message": {"type": "string"},
+                                         "field": {"type": "string"},
+                                         "hint": {"type": "string"}}},
+                "Verdict": {"type": "object", "required": ["verdict", "reason"],
+                            "properties": {
+                                "verdict": {"enum": ["pass", "fail", "continue", "nodata",
+                                                     "error"]},
+                                "reason": {"type": "string"},
+                                "judgement": {"type": "string"},
+                                "start": {"type": "string", "format": "date-time"},
+                                "look": {"type": "integer"},
+                                "pass": {"type": "boolean"}, "fail": {"type": "boolean"},
+                                "done": {"type": "boolean"},
+                                "numbers": {"type": "object"},
+                                "metrics": {"type": "array", "items": {"type": "object"}}}},
+            },
+        },
+        "paths": {
+            "/api/v1/judgements": {"post": {
+                "summary": "One look of a judgement (Argo Rollouts web provider); opens it "
+                           "on the first call",
+                "security": _BEARER,
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/JudgementBody"}}}},
+                "responses": {"200": _json("the verdict so far (also for failed looks: "
+                                           "verdict error)",
+                                           {"$ref": "#/components/schemas/Verdict"}),
+                              "400": _error("invalid body (field named), missing argument"),
+                              "404": _error("unknown template"),
+                              "413": _error("body over the size limit"), **_AUTH_ERRORS}}},
+            "/api/v1/judgements/{id}": {
+                "get": {"summary": "A judgement's recorded start and last look",
+                        "security": _BEARER,
+                        "parameters": [{"name": "id", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}],
+                        "responses": {"200": _json("the judgement"),
+                                      "404": _error("no such judgement"), **_AUTH_ERRORS}},
+                "delete": {"summary": "Forget a judgement (operator); audited",
+                           "security": _BEARER,
+                           "parameters": [{"name": "id", "in": "path", "required": True,
+                                           "schema": {"type": "string"}}],
+                           "responses": {"200": _json("deleted"),
+                                         "404": _error("no such judgement"),
+                                         **_AUTH_ERRORS}}},
+            "/api/v1/flagger/pre-rollout": {"post": {
+                "summary": "Flagger pre-rollout hook: opens the judgement",
+                "requestBody": flagger_body,
+                "responses": {"200": _json("opened or continuing"),
+                              "409": _json("this revision was already judged FAIL"),
+                              **flagger_errors}}},
+            "/api/v1/flagger/rollout": {"post": {
+                "summary": "Flagger rollout hook: one look",
+                "requestBody": flagger_body,
+                "responses": {"200": _json("pass, continue or nodata"),
+                              "409": _json("the analysis failed"),
+                              "503": _json("the look failed (metrics source)"),
+                              **flagger_errors}}},
+            "/api/v1/flagger/confirm-promotion": {"post": {
+                "summary": "Flagger confirm-promotion gate: open only on PASS",
+                "requestBody": flagger_body,
+                "responses": {"200": _json("pass: promote"),
+                              "409": _json("the analysis failed"),
+                              "423": _json("gate closed: no PASS yet"), **flagger_errors}}},
+            "/api/v1/templates": {"get": {"summary": "Template names", "security": _BEARER,
+                                          "responses": {"200": _json("names"),
+                                                        **_AUTH_ERRORS}}},
+            "/api/v1/audit": {"get": {
+                "summary": "Audit log (operator)", "security": _BEARER,
+                "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer"}},
+                               {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": _json("entries"), **_AUTH_ERRORS}}},
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("ok")}}},
+            "/readyz": {"get": {"summary": "Readiness: metrics source and store",
+                                "responses": {"200": _json("ready"),
+                                              "503": _json("a check failed")}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics of the service",
+                                 "responses": {"200": {"description": "text exposition"}}}},
+        },
+    }
+
+
+def add_paths(app: web.Application, paths: dict[str, Any],
+              schemas: dict[str, Any] | None = None) -> None:
+    """Add ``paths`` (and component ``schemas``) to the app's OpenAPI document."""
+    doc = app.setdefault(OPENAPI, base_document())
+    doc["paths"].update(copy.deepcopy(paths))
+    doc["components"]["schemas"].update(copy.deepcopy(schemas or {}))
+
+
+def document(app: web.Application) -> dict[str, Any]:
+    if OPENAPI not in app:
+        return base_document()
+    return app[OPENAPI]

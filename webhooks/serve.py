@@ -1,0 +1,206 @@
+"""``auspice serve --config FILE``: build the service context and run the HTTP server.
+
+:func:`build_context` turns a :class:`~auspice.webhooks.config.ServeConfig` into a
+:class:`~auspice.webhooks.context.ServiceContext` (Prometheus client with the counting
+and optional caching wrappers, the SQLite store, templates, tokens, clock); :func:`serve`
+runs it until SIGTERM or SIGINT, then stops accepting connections, lets running looks
+finish (up to ``limits.shutdown_timeout``) and closes the store. Refusing to start is
+preferred to starting half-configured: no callers configured, an unreadable token
+file, an unwritable state file or a broken template directory stop it with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import signal
+import ssl
+import time
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from auspice.clock import Clock, RealClock
+from auspice.errors import ConfigError
+from auspice.metrics.prometheus import PrometheusSource
+from auspice.metrics.source import MetricsSource
+from auspice.store import Store
+from auspice.webhooks.app import create_app
+from auspice.webhooks.auth import Role, TokenAuth
+from auspice.webhooks.config import KubernetesSecretRef, ServeConfig, load_config
+from auspice.webhooks.context import ServiceContext
+from auspice.webhooks.sources import CachingSource, CountingSource
+from auspice.webhooks.telemetry import ServiceMetrics, configure_logging, log_event
+from auspice.webhooks.templates import TemplateResolver
+
+__all__ = ["ShiftedClock", "add_serve_command", "build_context", "main", "serve"]
+
+
+class ShiftedClock:
+    """A clock that starts at ``start_at`` and runs at ``speed`` (0: frozen); tests only."""
+
+    def __init__(self, start_at: float, speed: float = 1.0) -> None:
+        self._start_at = float(start_at)
+        self._speed = float(speed)
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return self._start_at + self._speed * (time.monotonic() - self._origin)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self._speed if self._speed > 0 else 0.0)
+
+
+def make_clock(config: ServeConfig) -> Clock:
+    if config.clock is None:
+        return RealClock()
+    return ShiftedClock(config.clock.start_at, config.clock.speed)
+
+
+def make_source(config: ServeConfig, metrics: ServiceMetrics) -> MetricsSource:
+    p = config.prometheus
+    prometheus = PrometheusSource(
+        p.url, timeout=p.timeout, headers=p.headers, bearer_token_file=p.bearer_token_file,
+        ca_file=p.ca_file, client_cert=p.client_cert, client_key=p.client_key,
+        insecure_skip_verify=p.insecure_skip_verify, partial_response=p.partial_response,
+        dedup=p.dedup, replica_labels=p.replica_labels, thanos_parameters=p.thanos_parameters,
+        retries=p.retries, method=p.method)
+    source: MetricsSource = CountingSource(prometheus, metrics)
+    if config.cache.ttl:
+        source = CachingSource(source, ttl=config.cache.ttl,
+                               max_entries=config.cache.max_entries, metrics=metrics)
+    return source
+
+
+async def load_tokens(config: ServeConfig) -> TokenAuth:
+    """Tokens from the file and/or the Secret; ConfigError when nobody could call."""
+    auth = config.auth
+    anonymous = Role.named(auth.allow_anonymous) if auth.allow_anonymous else None
+    tokens = TokenAuth([], anonymous=anonymous)
+    if auth.tokens_file is not None:
+        tokens = tokens.merged(await asyncio.to_thread(TokenAuth.from_file, auth.tokens_file))
+    if auth.kubernetes_secret is not None:
+        tokens = tokens.merged(await asyncio.to_thread(_secret_tokens, auth.kubernetes_secret))
+    if not tokens.configured:
+        raise ConfigError("no callers are configured: set auth.tokensFile or "
+                          "auth.kubernetesSecret", hint="or auth.allowAnonymous: viewer|judge "
+                          "for a service reachable only by trusted callers")
+    return tokens
+
+
+def _secret_tokens(ref: KubernetesSecretRef) -> TokenAuth:
+    """Read the tokens document from a Secret with the in-cluster (or kubeconfig) identity."""
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    where = f"Secret {ref.namespace}/{ref.name}"
+    try:
+        secret = client.CoreV1Api().read_namespaced_secret(ref.name, ref.namespace,
+                                                           _request_timeout=10)
+    except Exception as error:  # the client raises ApiException, urllib3 errors...
+        raise ConfigError(f"cannot read {where}: {type(error).__name__}",
+                          hint="check the service account may get this Secret") from None
+    data = (secret.data or {}).get(ref.key)
+    if data is None:
+        raise ConfigError(f"{where} has no key {ref.key!r}")
+    text = base64.b64decode(data).decode("utf-8")
+    return TokenAuth.from_data(yaml.safe_load(text), source=f"{where} key {ref.key}")
+
+
+async def build_context(config: ServeConfig, *, clock: Clock | None = None,
+                        source: MetricsSource | None = None) -> ServiceContext:
+    """Everything the handlers need, opened and checked (the store is created if new)."""
+    metrics = ServiceMetrics()
+    templates = TemplateResolver(config.templates.directory)
+    templates.names()  # a broken template directory stops the start, with file:line
+    tokens = await load_tokens(config)
+    store = await Store(config.store.path).open()
+    await store.check_writable()
+    return ServiceContext(config=config, source=source or make_source(config, metrics),
+                          store=store, templates=templates, tokens=tokens,
+                          clock=clock or make_clock(config), metrics=metrics)
+
+
+def _ssl_context(config: ServeConfig) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(config.tls.cert_file), str(config.tls.key_file))
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"cannot load the TLS certificate or key: {error}",
+                          hint="check tls.certFile and tls.keyFile (PEM)") from None
+    return context
+
+
+async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or SIGTERM/SIGINT), then shut down gracefully."""
+    context = await build_context(config)
+    app = create_app(context)
+    app.on_cleanup.append(_close(context))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.listen.host, config.listen.port,
+                       ssl_context=_ssl_context(config),
+                       shutdown_timeout=config.limits.shutdown_timeout)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await site.start()
+        log_event(context.log, "listening", host=config.listen.host, port=config.listen.port,
+                  tls=config.tls is not None, store=str(config.store.path),
+                  prometheus=getattr(context.source, "server", ""))
+        await stop.wait()
+        log_event(context.log, "stopping", looks_running=len(context.inflight))
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+
+
+def _close(context: ServiceContext):  # type: ignore[no-untyped-def]
+    async def close(_: web.Application) -> None:
+        closer = getattr(_innermost(context.source), "close", None)
+        if closer is not None:
+            await closer()
+        await context.store.close()
+
+    return close
+
+
+def _innermost(source: object) -> object:
+    while hasattr(source, "inner"):
+        source = source.inner
+    return source
+
+
+def main(config_path: str | Path) -> int:
+    """Load the configuration and serve; 0 after a clean shutdown."""
+    config = load_config(config_path)
+    configure_logging(config.log_level)
+    asyncio.run(serve(config))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return main(args.config)
+
+
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    """Register ``auspice serve --config FILE`` on the CLI's subcommands."""
+    parser = commands.add_parser(
+        "serve", help="run the HTTP service: Argo Rollouts and Flagger webhooks, APIs",
+        description="Serve the judgement webhook for Argo Rollouts' web provider, Flagger's "
+        "webhooks, the Kayenta-compatible API, /healthz, /readyz, /metrics and the OpenAPI "
+        "document, as configured in FILE (see docs/webhooks.md). Logs are JSON lines on "
+        "stderr. SIGTERM stops it gracefully, letting running looks finish.")
+    parser.add_argument("--config", required=True, metavar="FILE",
+                        help="the serve configuration (YAML)")
+    parser.set_defaults(handler=_run)
