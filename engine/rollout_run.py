@@ -1,0 +1,124 @@
+"""What a running rollout needs: the world it acts on, and its in-memory handle.
+
+The orchestrator is written against a :class:`World` (clusters with labels, a router per
+plan, a metrics source, analysis templates, a reverter and a clock) so that the same
+driver runs against real spokes, Thanos and a GitOps remote in production, against
+test servers in the end-to-end tests, and against the simulated world of ``auspice
+demo``. :class:`RolloutRun` is the per-rollout handle that lives only in memory: its
+driver task, its analyses, the event a manual approval sets. Everything that must
+survive a restart is in :mod:`auspice.rollout_store`, never only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from auspice.analysis import Analysis
+from auspice.clock import Clock
+from auspice.errors import ConfigError
+from auspice.gitops import RepoSpec, RevertOutcome, RevertReason, revert_release
+from auspice.metrics.source import MetricsSource
+from auspice.plan import RolloutPlan
+from auspice.rollout_store import RolloutStore
+from auspice.specs import AnalysisTemplate
+from auspice.traffic.clusters import Cluster
+from auspice.traffic.router import TrafficRouter
+
+__all__ = ["GitReverter", "Listener", "Reverter", "RolloutRun", "World", "library_templates"]
+
+
+class Reverter(Protocol):
+    async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
+                       reason: RevertReason) -> RevertOutcome:
+        """Revert the plan's release commit (idempotently) and say what was done."""
+        ...
+
+
+@dataclass(frozen=True)
+class GitReverter:
+    """:func:`auspice.gitops.revert_release` on the plan's repository and branch."""
+
+    cache_dir: Path
+    clock: Clock | None = None
+    repo_options: Mapping[str, Any] = field(default_factory=dict)  # auth, author, timeout
+    max_push_attempts: int = 5
+
+    async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
+                       reason: RevertReason) -> RevertOutcome:
+        release = plan.spec.release
+        repo = RepoSpec(url=release.repository, branch=release.branch, **self.repo_options)
+        return await revert_release(repo=repo, commit=release.sha, reason=reason,
+                                    rollout_id=rollout_id, cache_dir=self.cache_dir,
+                                    clock=self.clock, max_push_attempts=self.max_push_attempts)
+
+
+def library_templates(extra: Mapping[str, AnalysisTemplate] | None = None
+                      ) -> Callable[[str], AnalysisTemplate]:
+    """A resolver: templates given by name first, then the library (``auspice.analyses``)."""
+    given = dict(extra or {})
+
+    def resolve(name: str) -> AnalysisTemplate:
+        if name in given:
+            return given[name]
+        from auspice import analyses
+
+        try:
+            return analyses.load(name)
+        except KeyError:
+            known = ", ".join(sorted({*given, *analyses.names()}))
+            raise ConfigError(f"analysis template {name!r} is unknown",
+                              hint=f"use one of: {known}") from None
+
+    return resolve
+
+
+@dataclass
+class World:
+    """Everything outside Auspice that a rollout reads or changes."""
+
+    clusters: Sequence[Cluster]
+    router_for: Callable[[RolloutPlan], TrafficRouter]
+    source: MetricsSource
+    templates: Callable[[str], AnalysisTemplate]
+    reverter: Reverter
+    clock: Clock
+
+
+#: Called with (rollout id, event number, what, details) after every audit entry.
+Listener = Callable[[str, int, str, Mapping[str, Any]], None]
+
+
+@dataclass
+class RolloutRun:
+    """One rollout's in-memory handle (rebuilt from the store after a restart)."""
+
+    id: str
+    plan: RolloutPlan
+    router: TrafficRouter
+    store: RolloutStore
+    clock: Clock
+    source: MetricsSource
+    listeners: Sequence[Listener] = ()
+    task: asyncio.Task[None] | None = None
+    advancing: bool = False  # True while the driver may be cancelled by an abort
+    approved: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # a final state is recorded
+    analyses: dict[tuple[str, str], Analysis] = field(default_factory=dict)
+    abort_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def record(self, what: str, *, who: str = "auspice",
+                     details: Mapping[str, Any] | None = None,
+                     fields: Mapping[str, Any] | None = None,
+                     clusters: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+        """Write ``fields``/``clusters`` and one audit entry atomically, then tell listeners."""
+        details = dict(details or {})
+        n = await self.store.record(self.id, at=self.clock.now(), who=who, what=what,
+                                    details=details, fields=fields, clusters=clusters)
+        for listener in self.listeners:
+            listener(self.id, n, what, details)
+        return n
+

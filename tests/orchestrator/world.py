@@ -1,0 +1,96 @@
+"""A simulated world for orchestrator tests: five labelled clusters, a weighted router,
+synthetic metrics that follow the weights, a fake reverter that counts its pushes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auspice.clock import VirtualClock
+from auspice.gitops import PushRejected, RevertOutcome, RevertReason, RevertStatus
+from auspice.metrics.simulated_source import (
+    DEMO_TEMPLATE,
+    SimulatedSource,
+    WeightedRouter,
+    WorldVersions,
+)
+from auspice.orchestrator import Orchestrator, Settings
+from auspice.plan import RolloutPlan, load_plan, plan_from_data
+from auspice.rollout_cluster import ClusterSettings
+from auspice.rollout_finish import FinishSettings
+from auspice.rollout_run import World, library_templates
+from auspice.rollout_store import RolloutStore
+from auspice.specs import parse_template
+from auspice.traffic.clusters import Cluster
+
+HERE = Path(__file__).parent
+
+CLUSTERS = {
+    "staging-eu": {"env": "staging", "region": "eu"},
+    "prod-eu": {"env": "prod", "region": "eu"},
+    "prod-us-east": {"env": "prod", "region": "us"},
+    "prod-us-west": {"env": "prod", "region": "us"},
+    "prod-asia": {"env": "prod", "region": "asia"},
+}
+
+
+@dataclass
+class FakeReverter:
+    """Counts pushes; refuses the first ``reject`` calls like a pre-receive hook."""
+
+    reject: int = 0
+    calls: int = 0
+    pushes: int = 0
+    reasons: list[RevertReason] = field(default_factory=list)
+
+    async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
+                       reason: RevertReason) -> RevertOutcome:
+        self.calls += 1
+        self.reasons.append(reason)
+        if self.calls <= self.reject:
+            raise PushRejected("pre-receive hook declined", reason="hook", attempts=1)
+        status = RevertStatus.PUSHED if self.pushes == 0 else RevertStatus.ALREADY_REVERTED
+        self.pushes += status is RevertStatus.PUSHED
+        return RevertOutcome(status=status, repository="fake", branch="main",
+                             release_commit=plan.spec.release.sha, revert_commit="f" * 40,
+                             push_attempts=1)
+
+
+def plan(**options: Any) -> RolloutPlan:
+    base = load_plan(str(HERE / "plan.yaml"))
+    data = base.to_data()
+    data["spec"]["options"].update(options)
+    return plan_from_data(data)
+
+
+@dataclass
+class SimWorld:
+    clock: VirtualClock
+    router: WeightedRouter
+    source: SimulatedSource
+    reverter: FakeReverter
+    world: World
+
+
+def sim_world(*, regressed_in: set[str] | None = None, reject: int = 0,
+              seed: int = 1) -> SimWorld:
+    clock = VirtualClock(start=1_700_000_000.0)
+    router = WeightedRouter(CLUSTERS, clock=clock)
+    source = SimulatedSource(router, WorldVersions(regressed_in=regressed_in or set()),
+                             seed=seed)
+    reverter = FakeReverter(reject=reject)
+    templates = library_templates({"demo": parse_template(DEMO_TEMPLATE)})
+    world = World(clusters=[Cluster(n, labels) for n, labels in CLUSTERS.items()],
+                  router_for=lambda _plan: router, source=source, templates=templates,
+                  reverter=reverter, clock=clock)
+    return SimWorld(clock, router, source, reverter, world)
+
+
+FAST = Settings(cluster=ClusterSettings(write_patience=60.0, retry_backoff=5.0),
+                finish=FinishSettings(revert_backoff=1.0, retry_backoff=10.0))
+
+
+async def orchestrator(sim: SimWorld, path: Path) -> Orchestrator:
+    store = await RolloutStore.open(path)
+    return Orchestrator(store=store, world=sim.world, settings=FAST)
