@@ -40,6 +40,7 @@ PROMQL_PREFIX = "PromQL:"
 GCE_SCOPE_LABEL = "instance"
 
 _FREEMARKER_VARIABLE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+_PLACEHOLDER_TEXT = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
 _FREEMARKER_OTHER = ("${", "#{", "<#", "</#", "<@", "</@", "[#", "[/#")
 
 
@@ -163,7 +164,8 @@ def render_for_scope(template: str, scope: Scope, query: PrometheusQuery, *, sid
     except RenderError as error:
         if error.placeholder in values:
             field = _blame(error.placeholder, scope, side)
-            raise QueryError(str(error), field=field) from None
+            message = _PLACEHOLDER_TEXT.sub(r"${\1}", str(error))  # in Kayenta's spelling
+            raise QueryError(message, field=field) from None
         raise QueryError(
             f"the query uses ${{{error.placeholder}}}, which this scope does not define",
             field=_blame(error.placeholder, scope, side),
