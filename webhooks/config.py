@@ -45,6 +45,8 @@ __all__ = [
 Port = bounded(int, low=1, high=65535, what="port", hint="a TCP port between 1 and 65535")
 Bytes = bounded(int, low=1024, what="the size", hint="give at least 1024 bytes")
 Retries = bounded(int, low=0, high=10, what="retries", hint="between 0 and 10")
+#: A file path, written as text in YAML.
+FilePath = Annotated[Path, Field(strict=False)]
 
 
 class ListenConfig(UserModel):
@@ -55,8 +57,8 @@ class ListenConfig(UserModel):
 class TlsConfig(UserModel):
     """Serve HTTPS with this certificate chain and key (PEM files)."""
 
-    cert_file: Path
-    key_file: Path
+    cert_file: FilePath
+    key_file: FilePath
 
 
 class PrometheusConfig(UserModel):
@@ -65,10 +67,10 @@ class PrometheusConfig(UserModel):
     url: str
     timeout: Duration = 5.0
     headers: dict[str, str] = Field(default_factory=dict)
-    bearer_token_file: Path | None = None
-    ca_file: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
+    bearer_token_file: FilePath | None = None
+    ca_file: FilePath | None = None
+    client_cert: FilePath | None = None
+    client_key: FilePath | None = None
     insecure_skip_verify: bool = False
     partial_response: bool = False
     dedup: bool = True
@@ -79,13 +81,13 @@ class PrometheusConfig(UserModel):
 
 
 class StoreConfig(UserModel):
-    path: Path = Path("auspice-state.db")
+    path: FilePath = Path("auspice-state.db")
 
 
 class TemplatesConfig(UserModel):
     """Extra templates (``*.yaml``) besides the library; a name here shadows the library's."""
 
-    directory: Path | None = None
+    directory: FilePath | None = None
 
 
 class KubernetesSecretRef(UserModel):
@@ -99,7 +101,7 @@ class KubernetesSecretRef(UserModel):
 class AuthConfig(UserModel):
     """Who may call: bearer tokens with roles (viewer < judge < operator)."""
 
-    tokens_file: Path | None = None
+    tokens_file: FilePath | None = None
     kubernetes_secret: KubernetesSecretRef | None = None
     allow_anonymous: Literal["viewer", "judge", "operator"] | None = None
 

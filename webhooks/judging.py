@@ -52,9 +52,16 @@ __all__ = [
 ]
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
-LabelValue = Annotated[str, StringConstraints(max_length=253)]
-ArgName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-ArgValue = Annotated[str, StringConstraints(max_length=1024)]
+#: Scope values are Kubernetes names, label values, versions and hashes. Quotes, braces,
+#: spaces and control characters are refused outright (400 naming the field) even though
+#: the renderer would escape them: such a value is a mistake or an attack, never a scope.
+LabelValue = Annotated[str, StringConstraints(
+    max_length=253, pattern=r"^[A-Za-z0-9]([A-Za-z0-9._:/@+=-]*[A-Za-z0-9_])?$")]
+ArgName = Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                           pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+#: Argument values are checked against the template's type and pattern, and escaped
+#: where they land in a string; control characters are refused here already.
+ArgValue = Annotated[str, StringConstraints(max_length=1024, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 
 class _Body(BaseModel):

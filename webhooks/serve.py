@@ -204,3 +204,17 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", required=True, metavar="FILE",
                         help="the serve configuration (YAML)")
     parser.set_defaults(handler=_run)
+
+
+if __name__ == "__main__":  # ``python -m auspice.webhooks.serve --config FILE``
+    import sys
+
+    from auspice.errors import AuspiceError
+
+    parser = argparse.ArgumentParser(prog="auspice serve")
+    parser.add_argument("--config", required=True, metavar="FILE")
+    try:
+        sys.exit(main(parser.parse_args().config))
+    except AuspiceError as error:
+        print(f"auspice serve: {error}", file=sys.stderr)
+        sys.exit(1)
