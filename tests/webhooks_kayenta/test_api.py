@@ -12,6 +12,7 @@ import pytest
 
 from auspice.errors import SourceError
 from auspice.metrics.source import Series
+from auspice.webhooks.kayenta_api import KAYENTA
 from webhooks_kayenta.configs import reviews_config, write_configs
 from webhooks_kayenta.conftest import RecordingSource, constant_series
 
@@ -511,3 +512,76 @@ async def test_an_execution_cut_by_a_restart_runs_again(start_app, tmp_path: Pat
     assert status["result"]["judgeResult"]["score"]["score"] == 100.0
     assert len(second.source.calls) == 4
     assert set(first.source.queries) <= set(second.source.queries)
+
+
+# --------------------------------------------------------------------- operations
+
+
+async def test_executions_beyond_the_memory_limit_are_served_from_the_store(
+    start_app, tmp_path: Path
+) -> None:
+    directory = write_configs(tmp_path / "c", reviews_config())
+    harness = await start_app(
+        source=RecordingSource(answer=by_version({"v1": 40, "v2": 40})),
+        kayenta={"configDirectory": str(directory), "executionsInMemory": 1},
+    )
+    first = await run(harness, "/canary/reviews-golden-id", execution_request())
+    second = await run(harness, "/canary/reviews-golden-id", execution_request())
+    service = harness.app[KAYENTA]
+    assert list(service.executions) == [second["pipelineId"]]
+    again = await harness.json("GET", f"/canary/{first['pipelineId']}", headers=VIEWER)
+    assert again == first
+
+
+async def test_an_execution_that_takes_too_long_is_terminal(start_app, tmp_path: Path) -> None:
+    directory = write_configs(tmp_path / "c", reviews_config())
+
+    class Slow(RecordingSource):
+        async def query_range(self, promql, start, end, step):
+            await asyncio.Event().wait()
+
+    harness = await start_app(
+        source=Slow(), kayenta={"configDirectory": str(directory), "executionTimeout": "100ms"}
+    )
+    status = await run(harness, "/canary/reviews-golden-id", execution_request())
+    assert status["status"] == "terminal"
+    assert "executionTimeout" in status["exception"]["details"]["error"]
+
+
+async def test_bad_kayenta_settings_stop_the_service(start_app, tmp_path: Path) -> None:
+    from auspice.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"kayenta\.allowAnonymous"):
+        await start_app(kayenta={"allowAnonymous": "operator"})
+    with pytest.raises(ConfigError, match="not a directory"):
+        await start_app(kayenta={"configDirectory": str(tmp_path / "none")})
+
+
+async def test_openapi_describes_the_kayenta_routes(app) -> None:
+    document = await app.json("GET", "/api/v1/openapi.json")
+    paths = document["paths"]
+    assert {
+        "/canaryConfig",
+        "/canaryConfig/{configId}",
+        "/canary",
+        "/canary/{configId}",
+        "/canary/{executionId}",
+    } <= paths.keys()
+    schemas = document["components"]["schemas"]
+    request = schemas["KayentaExecutionRequest"]
+    assert "scopes" in request["properties"]
+    refs = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str) and "Kayenta" in node["$ref"]:
+                refs.add(node["$ref"].rsplit("/", 1)[1])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert refs and refs <= schemas.keys()
+    assert "controlScope" in schemas["KayentaScopePair"]["properties"]

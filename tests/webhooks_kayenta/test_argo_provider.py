@@ -139,3 +139,35 @@ async def test_argo_without_anonymous_access_gets_an_error(start_app) -> None:
     measurement = await measure(harness.client, argo_metric("healthy"))
     assert measurement.phase == "Error"
     assert "401" in (measurement.error or "")
+
+
+async def test_inline_config_judges_real_data(argo_app) -> None:
+    """``POST /canary`` with the config in the body, as Spinnaker's ad-hoc clients do."""
+    import asyncio
+
+    namespace = SCENARIOS["latency-regression"].namespace
+    start, end = iso(WINDOW_START), iso(WINDOW_END)
+    scope = {"start": start, "end": end, "step": 60, "location": namespace}
+    body = {
+        "canaryConfig": reviews_config("inline-reviews", config_id=None),
+        "executionRequest": {
+            "scopes": {
+                "default": {
+                    "controlScope": {"scope": "v1", **scope},
+                    "experimentScope": {"scope": "v2", **scope},
+                }
+            },
+            "thresholds": {"pass": 95, "marginal": 75},
+        },
+    }
+    started = await argo_app.json("POST", "/canary", json=body)
+    for _ in range(600):
+        status = await argo_app.json("GET", f"/canary/{started['canaryExecutionId']}")
+        if status["complete"]:
+            break
+        await asyncio.sleep(0.05)
+    judge_result = status["result"]["judgeResult"]
+    assert judge_result["score"]["score"] == 50.0
+    assert judge_result["score"]["classification"] == "Fail"
+    assert results_by_name(status)["latency-p50"]["classification"] == "High"
+    assert results_by_name(status)["error-ratio"]["classification"] == "Pass"
