@@ -138,8 +138,8 @@ def _validate(model: type[M], data: Any, *, prefix: str = "") -> M:
 async def _json_body(request: web.Request) -> Any:
     try:
         text = await request.text()
-        body = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        body = json.loads(text, parse_constant=_not_json)
+    except (UnicodeDecodeError, ValueError) as error:
         raise ApiError(
             400,
             f"the request body is not valid JSON: {error}",
@@ -150,6 +150,10 @@ async def _json_body(request: web.Request) -> Any:
             400, f"the request body is a JSON {type(body).__name__}, not an object", field="(body)"
         )
     return body
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _query_error(error: QueryError, prefix: str) -> ApiError:
@@ -416,6 +420,8 @@ class KayentaService:
         execution = await self.stored(execution_id)
         if execution is None:
             return None
+        if execution_id in self.executions:  # another request loaded it meanwhile
+            return self.executions[execution_id]
         self.remember(execution)
         if not execution.state.complete and execution_id not in self.tasks:
             try:

@@ -405,7 +405,8 @@ async def test_bad_requests_name_the_field_and_query_nothing(app, body, field, w
 
 
 async def test_malformed_json_is_400(app) -> None:
-    for payload in (b"{not json", b"[1, 2]", b'"text"'):
+    nan = b'{"scopes": {}, "thresholds": {"pass": NaN, "marginal": 0}}'
+    for payload in (b"{not json", b"[1, 2]", b'"text"', nan, b"\xff{}"):
         response = await app.client.post(
             "/canary/reviews-golden-id",
             data=payload,
