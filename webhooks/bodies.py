@@ -78,6 +78,10 @@ def _message(problem: Any) -> str:
         return "this field is required"
     if kind == "extra_forbidden":
         return "unknown field"
+    if kind == "string_pattern_mismatch":
+        pattern = problem.get("ctx", {}).get("pattern", "")
+        return (f"{problem.get('input')!r} has characters that are not allowed here "
+                f"(allowed: {pattern})")
     return str(problem["msg"])
 
 
