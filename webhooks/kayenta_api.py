@@ -111,6 +111,8 @@ class KayentaSettings(KayentaModel):
     max_points: Annotated[int, Field(ge=10)] = 11_000
     """Points per query (window / step + 1) above which a request is refused."""
     executions_in_memory: Annotated[int, Field(ge=1)] = 1000
+    max_running: Annotated[int, Field(ge=1)] = 32
+    """Executions running at once; more are refused with 429 until one finishes."""
 
 
 # ---------------------------------------------------------------------------- errors
@@ -381,6 +383,13 @@ class KayentaService:
         params: Mapping[str, str],
         who: Principal,
     ) -> Execution:
+        if len(self.tasks) >= self.settings.max_running:
+            raise ApiError(
+                429,
+                f"{len(self.tasks)} canary executions are running, the limit"
+                " (kayenta.maxRunning); try again when one has finished",
+                headers={"Retry-After": "15"},
+            )
         execution = Execution(
             id=str(uuid.uuid4()),
             config_id=config_id,
@@ -624,6 +633,7 @@ def _openapi() -> tuple[dict[str, Any], dict[str, Any]]:
     started = answer(
         "accepted", {"type": "object", "properties": {"canaryExecutionId": {"type": "string"}}}
     )
+    busy = answer("kayenta.maxRunning executions are running; retry after Retry-After")
     security = [{"bearer": []}, {}]
     paths = {
         "/canaryConfig": {
@@ -671,7 +681,12 @@ def _openapi() -> tuple[dict[str, Any], dict[str, Any]]:
                     "storageAccountName",
                 ),
                 "requestBody": body("ExecutionRequest"),
-                "responses": {"200": started, "404": answer("no such config"), **errors},
+                "responses": {
+                    "200": started,
+                    "429": busy,
+                    "404": answer("no such config"),
+                    **errors,
+                },
             }
         },
         "/canary": {
@@ -680,7 +695,7 @@ def _openapi() -> tuple[dict[str, Any], dict[str, Any]]:
                 "security": security,
                 "parameters": query("metricsAccountName", "storageAccountName"),
                 "requestBody": body("AdhocExecutionRequest"),
-                "responses": {"200": started, **errors},
+                "responses": {"200": started, "429": busy, **errors},
             }
         },
         "/canary/{executionId}": {

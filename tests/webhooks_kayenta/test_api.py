@@ -586,3 +586,24 @@ async def test_openapi_describes_the_kayenta_routes(app) -> None:
     walk(document)
     assert refs and refs <= schemas.keys()
     assert "controlScope" in schemas["KayentaScopePair"]["properties"]
+
+
+async def test_too_many_running_executions_are_refused_with_429(start_app, tmp_path) -> None:
+    directory = write_configs(tmp_path / "c", reviews_config())
+
+    class Hanging(RecordingSource):
+        async def query_range(self, promql, start, end, step):
+            await asyncio.Event().wait()
+
+    harness = await start_app(
+        source=Hanging(),
+        shutdown_timeout="100ms",
+        kayenta={"configDirectory": str(directory), "maxRunning": 1},
+    )
+    await harness.json("POST", "/canary/reviews-golden-id", json=execution_request(), headers=JUDGE)
+    response = await harness.client.post(
+        "/canary/reviews-golden-id", json=execution_request(), headers=JUDGE
+    )
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "15"
+    assert "kayenta.maxRunning" in (await response.json())["message"]
