@@ -62,9 +62,10 @@ def console_script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "auspice"]
 
 
-def run_subprocess(args: list[str], cwd: Path | None = None) -> CliResult:
+def run_subprocess(args: list[str], cwd: Path | None = None,
+                   env: dict[str, str] | None = None) -> CliResult:
     done = subprocess.run([*console_script(), *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd, env=dict(os.environ))
+                          timeout=60, cwd=cwd, env={**os.environ, **(env or {})})
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 

@@ -127,3 +127,22 @@ def test_healthy_totals_match_the_generated_requests(
         errors = int(truth["500"][first + 1:first + 1 + steps].sum())
         assert counts[f"{side}_total"] == pytest.approx(total, rel=0.03)
         assert counts[f"{side}_events"] == pytest.approx(errors, rel=0.15, abs=5)
+
+
+def test_a_window_shorter_than_min_duration_is_not_a_success(
+        istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]) -> None:
+    """5 minutes of the healthy release: CONTINUE, and only PASS exits 0."""
+    result = run_main(["analyze", *window_args(istio_prometheus, "healthy", minutes=5)], capsys)
+    assert result.status == 1
+    assert result.out.startswith("verdict: CONTINUE after 5 min"), result.out
+    body = run_main(["analyze", "--json",
+                     *window_args(istio_prometheus, "healthy", minutes=5)], capsys).json()
+    assert body["verdict"] == "continue" and body["elapsed_seconds"] == 300
+
+
+def test_a_window_shorter_than_one_look(istio_prometheus: IstioPrometheus,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_main(["analyze", *window_args(istio_prometheus, "healthy", minutes=0.5)],
+                      capsys)
+    assert result.status == 1
+    assert "no complete look" in result.out

@@ -149,6 +149,25 @@ def test_rfc3339_times_are_accepted(istio_prometheus: IstioPrometheus,
     assert named.json() == epoch.json()
 
 
+def test_a_time_without_offset_is_not_read_in_the_local_time_zone(
+        istio_prometheus: IstioPrometheus) -> None:
+    """``2026-01-01T00:30:00`` has no offset (not RFC 3339): refuse it or read it as UTC.
+
+    Reading it in the machine's time zone silently judges another window (9 hours
+    earlier in Tokyo: before the canary existed).
+    """
+    args = window_args(istio_prometheus, "error-regression")
+    naive = replaced(replaced(args, "--start", "2026-01-01T00:30:00"), "--end",
+                     "2026-01-01T01:30:00")
+    result = run_subprocess(["analyze", "--json", *naive], env={"TZ": "Asia/Tokyo"})
+    assert "Traceback" not in result.err
+    if result.out:  # not refused: then it must be the UTC window
+        utc = run_subprocess(["analyze", "--json", *args], env={"TZ": "Asia/Tokyo"})
+        assert result.json() == utc.json(), result.json()["reason"]
+    else:  # refused: because of the time, naming it
+        refused(result, "2026-01-01T00:30:00")
+
+
 def test_unknown_template_argument(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     result = run_main(["analyze", *args, "--arg", "clusterLable=cluster"], capsys)
     refused(result, "clusterLable", "clusterLabel")
@@ -175,6 +194,15 @@ def test_server_down_is_a_clear_failure_not_a_traceback(args: list[str]) -> None
     assert "Traceback" not in result.err
     assert result.out.startswith("verdict: ERROR"), result.out
     assert url in result.out and "query '" in result.out
+
+
+def test_server_down_backtest_text(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_main(["backtest", *replaced(args, "--prometheus", url), "--timeout", "2"],
+                      capsys)
+    assert result.status == 1
+    assert "verdict: ERROR" in result.out and url in result.out
+    assert "PASS" not in result.out
 
 
 def test_server_down_as_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
