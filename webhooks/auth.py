@@ -67,7 +67,8 @@ class Principal:
 class TokenEntry(UserModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     role: Literal["viewer", "judge", "operator"]
-    token: Annotated[str, StringConstraints(min_length=MIN_TOKEN_LENGTH)] = Field(repr=False)
+    # Length is checked by TokenAuth, whose message never shows the value.
+    token: str = Field(repr=False)
 
 
 class TokensDocument(UserModel):
@@ -84,6 +85,12 @@ class TokenAuth:
     """Bearer-token authentication; ``anonymous`` is the role of callers without a token."""
 
     def __init__(self, entries: Iterable[TokenEntry], *, anonymous: Role | None = None) -> None:
+        entries = list(entries)
+        for e in entries:
+            if len(e.token) < MIN_TOKEN_LENGTH:
+                raise ConfigError(f"the token of {e.name!r} is shorter than "
+                                  f"{MIN_TOKEN_LENGTH} characters",
+                                  hint="use a long random token, e.g. openssl rand -hex 32")
         self._known = [_Known(_digest(e.token), Principal(e.name, Role.named(e.role)))
                        for e in entries]
         names = [k.principal.name for k in self._known]

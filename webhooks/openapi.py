@@ -133,6 +133,8 @@ def base_document() -> dict[str, Any]:
             "/readyz": {"get": {"summary": "Readiness: metrics source and store",
                                 "responses": {"200": _json("ready"),
                                               "503": _json("a check failed")}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document",
+                                             "responses": {"200": _json("OpenAPI 3.1")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics of the service",
                                  "responses": {"200": {"description": "text exposition"}}}},
         },
