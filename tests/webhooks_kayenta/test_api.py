@@ -607,3 +607,33 @@ async def test_too_many_running_executions_are_refused_with_429(start_app, tmp_p
     assert response.status == 429
     assert response.headers["Retry-After"] == "15"
     assert "kayenta.maxRunning" in (await response.json())["message"]
+
+
+async def test_a_running_execution_says_so_until_it_completes(start_app, tmp_path) -> None:
+    directory = write_configs(tmp_path / "c", reviews_config())
+    gate = asyncio.Event()
+    levels = by_version({"v1": 40, "v2": 40})
+
+    class Gated(RecordingSource):
+        async def query_range(self, promql, start, end, step):
+            await gate.wait()
+            return levels(promql, start, end, step)
+
+    harness = await start_app(source=Gated(), kayenta={"configDirectory": str(directory)})
+    started = await harness.json(
+        "POST", "/canary/reviews-golden-id", json=execution_request(), headers=JUDGE
+    )
+    path = f"/canary/{started['canaryExecutionId']}"
+    running = await harness.json("GET", path, headers=VIEWER)
+    assert running["complete"] is False
+    assert running["status"] == "running"
+    assert running["executionStatus"] == "RUNNING"
+    assert "result" not in running and "endTimeMillis" not in running
+    gate.set()
+    for _ in range(400):
+        done = await harness.json("GET", path, headers=VIEWER)
+        if done["complete"]:
+            break
+        await asyncio.sleep(0.01)
+    assert done["status"] == "succeeded"
+    assert done["result"]["judgeResult"]["score"]["score"] == 100.0
