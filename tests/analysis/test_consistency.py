@@ -55,7 +55,7 @@ async def test_look_is_the_last_element_of_replay(istio_prometheus: IstioPrometh
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-@pytest.mark.parametrize("template", ["istio", "kayenta", "resources"])
+@pytest.mark.parametrize("template", sorted(analyses.names()))
 async def test_a_look_equals_that_look_of_a_longer_replay(istio_prometheus: IstioPrometheus,
                                                           scenario: str, template: str) -> None:
     start = istio_prometheus.scenarios[scenario].canary_start
