@@ -26,6 +26,9 @@ from auspice.errors import InputError
 from auspice.stats.inputs import bad_numbers, look_arrays, problems
 from auspice.stats.results import NO_DATA, OK, TestResult, unwrap
 
+#: Larger gauge values are refused as data errors (sums and squares would overflow).
+MAX_VALUE = 1e300
+
 Direction = Literal["increase", "decrease", "either"]
 Compare = Literal["difference", "log_ratio"]
 
@@ -102,7 +105,9 @@ class GaugeTest:
             self._start(len(arrays["canary"]))
         self.looks += 1
         c, b = arrays["canary"], arrays["baseline"]
-        checks = bad_numbers(arrays, len(c))
+        checks = bad_numbers(arrays, len(c)) + [
+            (np.abs(v) > MAX_VALUE, f"{k} is implausibly large (over {MAX_VALUE:.0e})")
+            for k, v in arrays.items()]
         if self.compare == "log_ratio":
             checks += [(c <= 0, "canary value is not positive (log ratio undefined)"),
                        (b <= 0, "baseline value is not positive (log ratio undefined)")]
@@ -144,8 +149,9 @@ class GaugeTest:
         log_e = t_mixture_log_e(t, n, self.tau)
         self._log_e[rows] = np.where(self._bad_side(mean), log_e, 0.0)
         self._log_e_max[rows] = np.maximum(self._log_e_max[rows], self._log_e[rows])
-        radius = t_radius(n, self.tau, self.alpha) * se
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # inf radius x 0 spread: no bound
+            radius = np.nan_to_num(t_radius(n, self.tau, self.alpha) * se, nan=np.inf,
+                                   posinf=np.inf)
             self._lower[rows] = np.maximum(self._lower[rows], (avg - radius) * unit)
             self._upper[rows] = np.minimum(self._upper[rows], (avg + radius) * unit)
 

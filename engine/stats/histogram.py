@@ -150,7 +150,8 @@ class HistogramTest:
         def per(a: Any) -> np.ndarray:
             return np.asarray(a).reshape(metrics, k)
 
-        log_e = np.log(per(r.e_value).mean(axis=1))
+        with np.errstate(divide="ignore"):  # an e-value that underflowed to 0 is -inf
+            log_e = np.log(per(r.e_value).mean(axis=1))
         if self._log_e_max is None:
             self._log_e_max = np.zeros(metrics)
         self._log_e_max = np.maximum(self._log_e_max, log_e)

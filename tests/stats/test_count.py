@@ -2,8 +2,8 @@
 
 The reference numbers here never come from auspice's own kernels: the mixture of
 binomial likelihood ratios is recomputed with ``scipy.stats.binom`` on the published
-grid ``ALTERNATIVE_DELTAS`` with equal weights, so a wrong share, a wrong sign, a
-missing look or a wrong weight in the code makes these tests fail.
+grid ``ALTERNATIVE_DELTAS`` with its published ``ALTERNATIVE_WEIGHTS``, so a wrong
+share, a wrong sign, a missing look or a wrong weight in the code makes these tests fail.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from scipy.stats import binom
 
 from auspice.errors import InputError
 from auspice.stats import CountTest
-from auspice.stats.count import ALTERNATIVE_DELTAS, BURST_FRACTIONS
+from auspice.stats.count import ALTERNATIVE_DELTAS, ALTERNATIVE_WEIGHTS, BURST_FRACTIONS
 
 Look = tuple[float, float, float, float]  # canary events, canary total, baseline events, total
 
 
 def reference_log_e(looks: list[Look], *, r0: float = 1.0) -> float:
-    """ln of the equal-weight mixture over r0 e^delta of prod_s Binom LRs (section 1)."""
+    """ln of the weighted mixture over r0 e^delta of prod_s Binom LRs (section 1)."""
     per_alternative = []
     for delta in ALTERNATIVE_DELTAS:
         r = r0 * math.exp(delta)
@@ -37,7 +37,7 @@ def reference_log_e(looks: list[Look], *, r0: float = 1.0) -> float:
             q0 = rho * r0 / (rho * r0 + 1 - rho)
             log_lr += binom.logpmf(x_c, m, q) - binom.logpmf(x_c, m, q0)
         per_alternative.append(log_lr)
-    return float(logsumexp(per_alternative) - math.log(len(ALTERNATIVE_DELTAS)))
+    return float(logsumexp(per_alternative, b=ALTERNATIVE_WEIGHTS))
 
 
 def feed(test: CountTest, looks: list[Look]):
@@ -60,12 +60,17 @@ def test_first_look_is_the_binomial_mixture(look):
     assert result.e_value == pytest.approx(math.exp(reference_log_e([look])), rel=1e-9)
 
 
-def test_published_grid_is_fifteen_equal_weight_points():
-    # The docstring's numbers: geometric 0.15 .. 2.2, 15 points.
-    assert ALTERNATIVE_DELTAS.size == 15
-    assert ALTERNATIVE_DELTAS[0] == pytest.approx(0.15)
-    assert ALTERNATIVE_DELTAS[-1] == pytest.approx(2.2)
-    assert np.allclose(np.diff(np.log(ALTERNATIVE_DELTAS)), np.log(2.2 / 0.15) / 14)
+def test_published_grid_is_whole_steps_from_0_17_to_2_17():
+    # The docstring's numbers: log-ratio excesses 0.17 .. 2.17, each a whole number of
+    # grid steps log(2)/8 (so the interval's nulls reuse the same likelihoods).
+    steps = ALTERNATIVE_DELTAS / (math.log(2) / 8)
+    assert np.allclose(steps, np.round(steps))
+    assert ALTERNATIVE_DELTAS[0] == pytest.approx(0.17, abs=0.01)
+    assert ALTERNATIVE_DELTAS[-1] == pytest.approx(2.17, abs=0.01)
+    assert (np.diff(ALTERNATIVE_DELTAS) > 0).all() and ALTERNATIVE_DELTAS.size >= 10
+    assert ALTERNATIVE_WEIGHTS.sum() == pytest.approx(1.0)
+    assert np.allclose(ALTERNATIVE_WEIGHTS / ALTERNATIVE_WEIGHTS[0],
+                       np.sqrt(ALTERNATIVE_DELTAS[0] / ALTERNATIVE_DELTAS))
 
 
 def test_several_looks_multiply_likelihood_ratios_per_alternative():
@@ -245,12 +250,12 @@ def test_burst_in_the_canary_moves_burst_mode_by_a_bounded_factor():
 
 
 def test_a_rejecting_look_excludes_one_from_the_interval():
-    """8 canary errors against 0 at equal traffic: E >= 1/alpha at r0 = 1, so the
+    """9 canary errors against 0 at equal traffic: E >= 1/alpha at r0 = 1, so the
     confidence set must exclude every ratio <= 1. The set is open at r0 (the test
     rejects r <= 1), so its reported lower end is 1 itself, never below."""
-    r = feed(CountTest(alpha=0.05), [(8, 1000, 0, 1000)])
-    assert r.e_value == pytest.approx(math.exp(reference_log_e([(8, 1000, 0, 1000)])))
+    r = feed(CountTest(alpha=0.05), [(9, 1000, 0, 1000)])
+    assert r.e_value == pytest.approx(math.exp(reference_log_e([(9, 1000, 0, 1000)])))
     assert r.rejected
     assert r.lower >= 1.0, f"rejected with E={r.e_value:.3g} but interval [{r.lower:.3g}, ...]"
-    before = feed(CountTest(alpha=0.05), [(4, 1000, 0, 1000)])
+    before = feed(CountTest(alpha=0.05), [(8, 1000, 0, 1000)])
     assert not before.rejected and before.lower < 1.0

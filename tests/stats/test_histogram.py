@@ -16,7 +16,7 @@ from scipy.stats import binom, norm
 
 from auspice.errors import InputError
 from auspice.stats import HistogramTest, choose_boundaries
-from auspice.stats.count import ALTERNATIVE_DELTAS
+from auspice.stats.count import ALTERNATIVE_DELTAS, ALTERNATIVE_WEIGHTS
 
 INF = float("inf")
 LE = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, INF]
@@ -33,7 +33,7 @@ def count_e(x_c: float, n_c: float, x_b: float, n_b: float, r0: float = 1.0) -> 
         r = r0 * math.exp(delta)
         q = rho * r / (rho * r + 1 - rho)
         logs.append(binom.logpmf(x_c, m, q) - binom.logpmf(x_c, m, q0))
-    return float(np.exp(logsumexp(logs) - math.log(len(logs))))
+    return float(np.exp(logsumexp(logs, b=ALTERNATIVE_WEIGHTS)))
 
 
 # -- choose_boundaries -------------------------------------------------------------
