@@ -10,6 +10,7 @@ route                                    role    what
                                                  ...), those of application ``a`` only
 ``GET /canaryConfig/{id}``               viewer  one config, as stored
 ``POST /canaryConfig``                   oper.   store a config: ``{"canaryConfigId"}``
+``PUT / DELETE /canaryConfig/{id}``      oper.   replace / delete a posted config
 ``POST /canary/{configId}?application=`` judge   start an execution of a stored config:
                                                  ``{"canaryExecutionId"}``
 ``POST /canary``                         judge   start one with an inline config
@@ -212,6 +213,7 @@ class KayentaService:
         self.configs: dict[str, CanaryConfig] = {}
         if settings.config_directory is not None:
             self.configs.update(load_config_directory(settings.config_directory))
+        self.file_configs = frozenset(self.configs)
         self.executions: OrderedDict[str, Execution] = OrderedDict()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.log = context.log.getChild("kayenta")
@@ -265,16 +267,25 @@ class KayentaService:
         return None if body is None else Execution.from_record(json.loads(body))
 
     async def store_config(self, config_id: str, config: CanaryConfig) -> None:
+        """Create or replace a posted config (in the state database and in memory)."""
         body = json.dumps(config.wire())
 
         def write(db: sqlite3.Connection) -> None:
             db.execute(
-                "INSERT INTO kayenta_configs (id, body, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO kayenta_configs (id, body, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
                 (config_id, body, self.context.clock.now()),
             )
 
         await self.context.store.run(write)
         self.configs[config_id] = config
+
+    async def delete_config(self, config_id: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM kayenta_configs WHERE id = ?", (config_id,))
+
+        await self.context.store.run(delete)
+        self.configs.pop(config_id, None)
 
     def remember(self, execution: Execution) -> None:
         self.executions[execution.id] = execution
@@ -503,17 +514,12 @@ async def get_config(request: web.Request) -> web.Response:
     return web.json_response({**_config(request, config_id).wire(), "id": config_id})
 
 
-async def post_config(request: web.Request) -> web.Response:
-    who = _caller(request, Role.OPERATOR)
-    service = _service(request)
-    config = _validate(CanaryConfig, await _json_body(request))
-    config_id = config.id or str(uuid.uuid4())
-    if config_id in service.configs:
-        raise ApiError(400, f"Canary config {config_id!r} already exists.", field="id")
-    now_ms = int(service.context.clock.now() * 1000)
+def _stamped(config: CanaryConfig, config_id: str, now: float, *, update: bool) -> CanaryConfig:
+    """``config`` with its id and Kayenta's created/updated time stamps filled in."""
+    now_ms = int(now * 1000)
     created = config.created_timestamp or now_ms
-    updated = config.updated_timestamp or created
-    config = config.model_copy(
+    updated = now_ms if update else (config.updated_timestamp or created)
+    return config.model_copy(
         update={
             "id": config_id,
             "created_timestamp": created,
@@ -522,6 +528,29 @@ async def post_config(request: web.Request) -> web.Response:
             "updated_timestamp_iso": iso_time(updated / 1000),
         }
     )
+
+
+def _posted(service: KayentaService, config_id: str) -> None:
+    """ApiError unless ``config_id`` is a config posted through the API."""
+    if config_id in service.file_configs:
+        raise ApiError(
+            409,
+            f"canary config {config_id!r} comes from kayenta.configDirectory",
+            field="canaryConfigId",
+            hint="change the file in the config directory and restart the service",
+        )
+    if config_id not in service.configs:
+        raise ApiError(404, f"No canary config found with id {config_id!r}", field="canaryConfigId")
+
+
+async def post_config(request: web.Request) -> web.Response:
+    who = _caller(request, Role.OPERATOR)
+    service = _service(request)
+    config = _validate(CanaryConfig, await _json_body(request))
+    config_id = config.id or str(uuid.uuid4())
+    if config_id in service.configs:
+        raise ApiError(400, f"Canary config {config_id!r} already exists.", field="id")
+    config = _stamped(config, config_id, service.context.clock.now(), update=False)
     await service.store_config(config_id, config)
     await service.context.store.audit(
         who=who.name,
@@ -529,6 +558,39 @@ async def post_config(request: web.Request) -> web.Response:
         details={"canaryConfigId": config_id, "name": config.name},
     )
     return web.json_response({"canaryConfigId": config_id})
+
+
+async def put_config(request: web.Request) -> web.Response:
+    who = _caller(request, Role.OPERATOR)
+    service = _service(request)
+    config_id = request.match_info["configId"]
+    config = _validate(CanaryConfig, await _json_body(request))
+    _posted(service, config_id)
+    if config.id not in (None, config_id):
+        raise ApiError(400, f"the body's id {config.id!r} is not {config_id!r}", field="id")
+    previous = service.configs[config_id]
+    if config.created_timestamp is None:
+        config = config.model_copy(update={"created_timestamp": previous.created_timestamp})
+    config = _stamped(config, config_id, service.context.clock.now(), update=True)
+    await service.store_config(config_id, config)
+    await service.context.store.audit(
+        who=who.name,
+        what="kayenta.config.update",
+        details={"canaryConfigId": config_id, "name": config.name},
+    )
+    return web.json_response({"canaryConfigId": config_id})
+
+
+async def delete_config(request: web.Request) -> web.Response:
+    who = _caller(request, Role.OPERATOR)
+    service = _service(request)
+    config_id = request.match_info["configId"]
+    _posted(service, config_id)
+    await service.delete_config(config_id)
+    await service.context.store.audit(
+        who=who.name, what="kayenta.config.delete", details={"canaryConfigId": config_id}
+    )
+    return web.Response(status=204)
 
 
 async def post_canary(request: web.Request) -> web.Response:
@@ -592,6 +654,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/canaryConfig", list_configs)
     app.router.add_get("/canaryConfig/{configId}", get_config)
     app.router.add_post("/canaryConfig", post_config)
+    app.router.add_put("/canaryConfig/{configId}", put_config)
+    app.router.add_delete("/canaryConfig/{configId}", delete_config)
     app.router.add_post("/canary", post_adhoc)
     app.router.add_post("/canary/{configId}", post_canary)
     app.router.add_get("/canary/{executionId}", get_canary)

@@ -637,3 +637,57 @@ async def test_a_running_execution_says_so_until_it_completes(start_app, tmp_pat
         await asyncio.sleep(0.01)
     assert done["status"] == "succeeded"
     assert done["result"]["judgeResult"]["score"]["score"] == 100.0
+
+
+async def test_posted_configs_can_be_replaced_and_deleted(app) -> None:
+    config = reviews_config("editable", config_id="edit-me", applications=("posted",))
+    await app.json("POST", "/canaryConfig", json=config, headers=OPERATOR)
+    created = await app.json("GET", "/canaryConfig/edit-me", headers=VIEWER)
+
+    changed = {**config, "description": "second version"}
+    await app.json("PUT", "/canaryConfig/edit-me", json=changed, headers=JUDGE, status=403)
+    await app.json("PUT", "/canaryConfig/edit-me", json=changed, headers=OPERATOR)
+    replaced = await app.json("GET", "/canaryConfig/edit-me", headers=VIEWER)
+    assert replaced["description"] == "second version"
+    assert replaced["createdTimestamp"] == created["createdTimestamp"]
+    assert replaced["updatedTimestamp"] >= created["updatedTimestamp"]
+
+    wrong_id = {**changed, "id": "other"}
+    error = await app.json(
+        "PUT", "/canaryConfig/edit-me", json=wrong_id, headers=OPERATOR, status=400
+    )
+    assert error["field"] == "id"
+    response = await app.client.delete("/canaryConfig/edit-me", headers=OPERATOR)
+    assert response.status == 204
+    await app.json("GET", "/canaryConfig/edit-me", headers=VIEWER, status=404)
+    await app.json("PUT", "/canaryConfig/edit-me", json=changed, headers=OPERATOR, status=404)
+    audit = await app.context.store.audit_entries()
+    assert [e.what for e in audit] == [
+        "kayenta.config.create",
+        "kayenta.config.update",
+        "kayenta.config.delete",
+    ]
+
+
+async def test_configs_from_the_directory_are_read_only(app) -> None:
+    error = await app.json(
+        "PUT",
+        "/canaryConfig/reviews-golden-id",
+        json=reviews_config(),
+        headers=OPERATOR,
+        status=409,
+    )
+    assert "configDirectory" in error["message"]
+    response = await app.client.delete("/canaryConfig/reviews-golden-id", headers=OPERATOR)
+    assert response.status == 409
+
+
+async def test_posted_configs_survive_a_restart(start_app, tmp_path: Path) -> None:
+    state = tmp_path / "kept.db"
+    first = await start_app(state=state)
+    config = reviews_config("kept", config_id="kept-id", applications=("kept",))
+    await first.json("POST", "/canaryConfig", json=config, headers=OPERATOR)
+    await first.client.close()
+    second = await start_app(state=state)
+    listed = await second.json("GET", "/canaryConfig?application=kept", headers=VIEWER)
+    assert [c["id"] for c in listed] == ["kept-id"]
