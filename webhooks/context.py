@@ -34,6 +34,7 @@ from auspice.metrics.source import MetricsSource
 from auspice.store import Store
 from auspice.webhooks.auth import Principal, Role, TokenAuth
 from auspice.webhooks.config import ServeConfig
+from auspice.webhooks.memo import JudgementMemo
 from auspice.webhooks.telemetry import ServiceMetrics
 from auspice.webhooks.templates import TemplateResolver
 
@@ -134,6 +135,7 @@ class ServiceContext:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("auspice.webhooks"))
     inflight: InFlight = field(default_factory=InFlight)
+    memo: JudgementMemo = field(default_factory=JudgementMemo)
 
     @property
     def look_deadline(self) -> float:

@@ -66,12 +66,13 @@ async def pre_rollout(request: web.Request) -> web.Response:
     context = context_of(request)
     _, _, record, created = await open_judgement(context, body, principal=principal)
     now = context.clock.now()
-    if record.last_verdict == "fail":
+    final = context.memo.finals.get(record.id)
+    if final is not None and final["verdict"] == "fail":
         return _answer(409, f"this revision of {body.rollout} was already judged FAIL: "
-                       f"{record.last_reason}", {"verdict": "fail", **identity(record, now)})
+                       f"{final.get('reason')}", {"verdict": "fail", **identity(record, now)})
+    verdict = final["verdict"] if final is not None else "continue"
     return _answer(200, "judgement opened" if created else "judgement continues",
-                   {"verdict": record.last_verdict or "continue", "created": created,
-                    **identity(record, now)})
+                   {"verdict": verdict, "created": created, **identity(record, now)})
 
 
 async def rollout(request: web.Request) -> web.Response:

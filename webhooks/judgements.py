@@ -53,8 +53,10 @@ async def get_judgement(request: web.Request) -> web.Response:
 async def delete_judgement(request: web.Request) -> web.Response:
     principal = require_role(request, Role.OPERATOR)
     identifier = request.match_info["id"]
-    if not await context_of(request).store.delete_judgement(identifier, who=principal.name):
+    context = context_of(request)
+    if not await context.store.delete_judgement(identifier, who=principal.name):
         raise ApiError(404, f"no judgement {identifier!r}", field="id")
+    context.memo.forget(identifier)
     return web.json_response({"deleted": identifier})
 
 

@@ -23,6 +23,7 @@ answers with the verdict so far:
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import time
 from collections.abc import Mapping
@@ -142,11 +143,19 @@ def key_of(body: JudgementBody) -> JudgementKey:
 
 
 def prepare(context: ServiceContext, body: JudgementBody) -> tuple[AnalysisTemplate, Analysis]:
-    """Resolve the template and render every query (raises before anything is stored)."""
+    """Resolve the template and render every query (raises before anything is stored).
+
+    The rendered analysis is memoized per (template, scopes, arguments); each caller
+    gets its own shallow copy, since the copy's ``start`` is set per judgement.
+    """
     template = context.templates.get(body.template)
-    analysis = analysis_from(template, canary=body.canary.values(),
-                             baseline=body.baseline.values(), start=0.0, args=body.args)
-    return template, analysis
+    memo_key = (id(template), body.canary, body.baseline, tuple(sorted(body.args.items())))
+    analysis = context.memo.prepared.get(memo_key)
+    if analysis is None:
+        analysis = analysis_from(template, canary=body.canary.values(),
+                                 baseline=body.baseline.values(), start=0.0, args=body.args)
+        context.memo.prepared.put(memo_key, analysis)
+    return template, copy.copy(analysis)
 
 
 async def open_judgement(context: ServiceContext, body: JudgementBody, *,
@@ -158,9 +167,17 @@ async def open_judgement(context: ServiceContext, body: JudgementBody, *,
     start = parse_start(body.start)
     if start is not None and start > now:
         raise InputError(f"start: {body.start!r} is in the future (now is {_iso(now)})")
-    record, created = await context.store.open_judgement(
-        key_of(body), start=start if start is not None else now, who=principal.name,
-        request=body.model_dump())
+    key = key_of(body)
+    record = context.memo.records.get(key)
+    created = False
+    if record is None:
+        record, created = await context.store.open_judgement(
+            key, start=start if start is not None else now, who=principal.name,
+            request=body.model_dump())
+        context.memo.records.put(key, record)
+        if not record.open and record.last_result is not None:
+            context.memo.finals.put(record.id, record.last_result)
+    analysis.start = record.start
     return template, analysis, record, created
 
 
@@ -170,19 +187,33 @@ async def judge(context: ServiceContext, body: JudgementBody, *, principal: Prin
     template, analysis, record, created = await open_judgement(context, body,
                                                                principal=principal)
     now = context.clock.now()
-    if not record.open and record.last_result is not None:
-        return Outcome(record, created, {**record.last_result, **identity(record, now)})
-    analysis.start = record.start
+    final = context.memo.finals.get(record.id)
+    if final is not None:
+        return Outcome(record, created, {**final, **identity(record, now)})
+    look = int(analysis.look_times(now).size)
+    remembered = context.memo.look(record.id, look)
+    if remembered is not None:
+        context.metrics.judgements.labels(verdict=remembered["verdict"], api=api).inc()
+        return Outcome(record, created, {**remembered, **identity(record, now)})
     result = await _look(context, analysis, now=now, api=api)
     result = {**result, **identity(record, now)}
     await context.store.record_look(record.id, verdict=result["verdict"],
                                     reason=str(result.get("reason", "")), at=now, result=result,
                                     who=principal.name)
+    _remember(context, record, look, result)
     context.metrics.judgements.labels(verdict=result["verdict"], api=api).inc()
     log_event(context.log, "judgement.look", judgement=record.id, api=api,
               template=template.name, rollout=body.rollout, verdict=result["verdict"],
               reason=result.get("reason"), look=result.get("look"), who=principal.name)
     return Outcome(record, created, result)
+
+
+def _remember(context: ServiceContext, record: JudgementRecord, look: int,
+              result: Mapping[str, Any]) -> None:
+    if result["verdict"] in FINAL_VERDICTS:
+        context.memo.finals.put(record.id, result)
+    elif context.config.cache.ttl and result["verdict"] != "error":
+        context.memo.remember_look(record.id, look, result, ttl=context.config.cache.ttl)
 
 
 async def refresh_open_gauge(context: ServiceContext) -> None:
