@@ -23,27 +23,48 @@ CLUSTER = "east"
 HOUR = 3600.0
 
 
-def scope_pairs(prom: IstioPrometheus, scenario: str, *, canary: bool,
-                version: str | None = None) -> dict[str, str]:
+def scope_pairs(
+    prom: IstioPrometheus, scenario: str, *, canary: bool, version: str | None = None
+) -> dict[str, str]:
     """The --canary/--baseline values of one side of ``scenario``."""
     release = prom.scenarios[scenario]
     own = release.canary_version if canary else release.baseline_version
-    return {"version": version or own, "workload": f"{release.workload}-{own}",
-            "namespace": release.namespace, "cluster": CLUSTER}
+    return {
+        "version": version or own,
+        "workload": f"{release.workload}-{own}",
+        "namespace": release.namespace,
+        "cluster": CLUSTER,
+    }
 
 
 def _joined(pairs: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in pairs.items())
 
 
-def window_args(prom: IstioPrometheus, scenario: str, *, template: str = "istio",
-                minutes: float = 60, canary_version: str | None = None) -> list[str]:
+def window_args(
+    prom: IstioPrometheus,
+    scenario: str,
+    *,
+    template: str = "istio",
+    minutes: float = 60,
+    canary_version: str | None = None,
+) -> list[str]:
     """Arguments after the subcommand: template, URL, scopes, canary start to +minutes."""
     start = prom.scenarios[scenario].canary_start
-    return ["--template", template, "--prometheus", prom.url,
-            "--canary", _joined(scope_pairs(prom, scenario, canary=True, version=canary_version)),
-            "--baseline", _joined(scope_pairs(prom, scenario, canary=False)),
-            "--start", f"{start:.0f}", "--end", f"{start + minutes * 60:.0f}"]
+    return [
+        "--template",
+        template,
+        "--prometheus",
+        prom.url,
+        "--canary",
+        _joined(scope_pairs(prom, scenario, canary=True, version=canary_version)),
+        "--baseline",
+        _joined(scope_pairs(prom, scenario, canary=False)),
+        "--start",
+        f"{start:.0f}",
+        "--end",
+        f"{start + minutes * 60:.0f}",
+    ]
 
 
 @dataclass
@@ -62,10 +83,17 @@ def console_script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "auspice"]
 
 
-def run_subprocess(args: list[str], cwd: Path | None = None,
-                   env: dict[str, str] | None = None) -> CliResult:
-    done = subprocess.run([*console_script(), *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd, env={**os.environ, **(env or {})})
+def run_subprocess(
+    args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> CliResult:
+    done = subprocess.run(
+        [*console_script(), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 

@@ -42,27 +42,32 @@ def check_text(result: CliResult, scenario: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", list(EXPECTED))
-def test_console_script_judges_each_release(istio_prometheus: IstioPrometheus,
-                                            scenario: str) -> None:
+def test_console_script_judges_each_release(
+    istio_prometheus: IstioPrometheus, scenario: str
+) -> None:
     check_text(run_subprocess(["analyze", *window_args(istio_prometheus, scenario)]), scenario)
 
 
 @pytest.mark.parametrize("scenario", list(EXPECTED))
-def test_in_process_judges_each_release(istio_prometheus: IstioPrometheus, scenario: str,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_in_process_judges_each_release(
+    istio_prometheus: IstioPrometheus, scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     check_text(run_main(["analyze", *window_args(istio_prometheus, scenario)], capsys), scenario)
 
 
 def number(value: object) -> float:
     """JSON numbers, with non-finite values written as strings."""
-    return float(value) if not isinstance(value, str) else {
-        "NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}[value]
+    return (
+        float(value)
+        if not isinstance(value, str)
+        else {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}[value]
+    )
 
 
 @pytest.mark.parametrize("scenario", list(EXPECTED))
 def test_json_has_verdict_evidence_and_rendered_queries(
-        istio_prometheus: IstioPrometheus, scenario: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    istio_prometheus: IstioPrometheus, scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, culprit, innocent = EXPECTED[scenario]
     result = run_main(["analyze", "--json", *window_args(istio_prometheus, scenario)], capsys)
     assert result.status == status
@@ -100,10 +105,12 @@ def test_json_has_verdict_evidence_and_rendered_queries(
 
 
 def test_error_regression_effect_matches_the_generated_truth(
-        istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]) -> None:
+    istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The canary's 5xx share is 10x the baseline's (5% vs 0.5%): the interval holds it."""
-    result = run_main(["analyze", "--json", *window_args(istio_prometheus, "error-regression")],
-                      capsys)
+    result = run_main(
+        ["analyze", "--json", *window_args(istio_prometheus, "error-regression")], capsys
+    )
     errors = next(m for m in result.json()["metrics"] if m["name"] == "error-rate")
     counts = errors["counts"]
     assert counts["canary_events"] / counts["canary_total"] == pytest.approx(0.05, rel=0.6)
@@ -111,38 +118,45 @@ def test_error_regression_effect_matches_the_generated_truth(
 
 
 def test_healthy_totals_match_the_generated_requests(
-        istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]) -> None:
+    istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Counts summed over the looks are the requests the generator drew in that hour."""
     result = run_main(["analyze", "--json", *window_args(istio_prometheus, "healthy")], capsys)
     counts = next(m for m in result.json()["metrics"] if m["name"] == "error-rate")["counts"]
     data = istio_prometheus.dataset
     release = istio_prometheus.scenarios["healthy"]
-    for side, version in (("canary", release.canary_version),
-                          ("baseline", release.baseline_version)):
-        truth = {code: data.requests[("healthy", "east", version, code)]
-                 for code in ("200", "404", "500")}
+    for side, version in (
+        ("canary", release.canary_version),
+        ("baseline", release.baseline_version),
+    ):
+        truth = {
+            code: data.requests[("healthy", "east", version, code)]
+            for code in ("200", "404", "500")
+        }
         steps = 3600 // 30  # the canary's first hour, 30 s per generated step
         first = 0 if side == "canary" else int(release.canary_delay // 30)
-        total = sum(int(v[first + 1:first + 1 + steps].sum()) for v in truth.values())
-        errors = int(truth["500"][first + 1:first + 1 + steps].sum())
+        total = sum(int(v[first + 1 : first + 1 + steps].sum()) for v in truth.values())
+        errors = int(truth["500"][first + 1 : first + 1 + steps].sum())
         assert counts[f"{side}_total"] == pytest.approx(total, rel=0.03)
         assert counts[f"{side}_events"] == pytest.approx(errors, rel=0.15, abs=5)
 
 
 def test_a_window_shorter_than_min_duration_is_not_a_success(
-        istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]) -> None:
+    istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]
+) -> None:
     """5 minutes of the healthy release: CONTINUE, and only PASS exits 0."""
     result = run_main(["analyze", *window_args(istio_prometheus, "healthy", minutes=5)], capsys)
     assert result.status == 1
     assert result.out.startswith("verdict: CONTINUE after 5 min"), result.out
-    body = run_main(["analyze", "--json",
-                     *window_args(istio_prometheus, "healthy", minutes=5)], capsys).json()
+    body = run_main(
+        ["analyze", "--json", *window_args(istio_prometheus, "healthy", minutes=5)], capsys
+    ).json()
     assert body["verdict"] == "continue" and body["elapsed_seconds"] == 300
 
 
-def test_a_window_shorter_than_one_look(istio_prometheus: IstioPrometheus,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_main(["analyze", *window_args(istio_prometheus, "healthy", minutes=0.5)],
-                      capsys)
+def test_a_window_shorter_than_one_look(
+    istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_main(["analyze", *window_args(istio_prometheus, "healthy", minutes=0.5)], capsys)
     assert result.status == 1
     assert "no complete look" in result.out

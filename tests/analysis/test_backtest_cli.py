@@ -24,8 +24,8 @@ REGRESSIONS = {"error-regression": "error-rate", "latency-regression": "latency"
 
 @pytest.mark.parametrize("scenario", list(REGRESSIONS))
 def test_chart_names_the_look_that_caught_the_regression(
-        istio_prometheus: IstioPrometheus, scenario: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    istio_prometheus: IstioPrometheus, scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = window_args(istio_prometheus, scenario)
     text = run_subprocess(["backtest", *args])
     assert text.status == 1, (text.out, text.err)
@@ -45,13 +45,14 @@ def test_chart_names_the_look_that_caught_the_regression(
     first_fail = looks.index("fail") + 1
     assert body["summary"]["look"] == first_fail == int(found.group(1))
     assert body["summary"]["verdict"] == "fail"
-    assert all(v in ("continue", "nodata") for v in looks[:first_fail - 1])
+    assert all(v in ("continue", "nodata") for v in looks[: first_fail - 1])
     assert REGRESSIONS[scenario] in body["summary"]["reason"]
     assert body["summary"]["elapsed_seconds"] == pytest.approx(first_fail * 60)
 
 
-def test_healthy_release_never_fails(istio_prometheus: IstioPrometheus,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_healthy_release_never_fails(
+    istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = window_args(istio_prometheus, "healthy")
     text = run_main(["backtest", *args], capsys)
     assert text.status == 0, (text.out, text.err)
@@ -62,19 +63,22 @@ def test_healthy_release_never_fails(istio_prometheus: IstioPrometheus,
     assert "fail" not in verdicts and "error" not in verdicts
     assert body["summary"]["verdict"] == "pass"
     assert verdicts[body["summary"]["look"] - 1] == "pass"
-    assert all(v == "continue" for v in verdicts[:body["summary"]["look"] - 1])
+    assert all(v == "continue" for v in verdicts[: body["summary"]["look"] - 1])
     for look in body["looks"]:  # canary data from the first look on: never "no data"
         assert all(m["status"] == "ok" for m in look["metrics"]), look
 
 
 @pytest.mark.parametrize("scenario", ["healthy", *REGRESSIONS])
-def test_backtest_json_is_the_library_replay(istio_prometheus: IstioPrometheus,
-                                                   scenario: str,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_backtest_json_is_the_library_replay(
+    istio_prometheus: IstioPrometheus, scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     start = istio_prometheus.scenarios[scenario].canary_start
     analysis = analysis_from(
-        analyses.load("istio"), canary=scope_pairs(istio_prometheus, scenario, canary=True),
-        baseline=scope_pairs(istio_prometheus, scenario, canary=False), start=start)
+        analyses.load("istio"),
+        canary=scope_pairs(istio_prometheus, scenario, canary=True),
+        baseline=scope_pairs(istio_prometheus, scenario, canary=False),
+        start=start,
+    )
 
     async def replay() -> list:
         async with PrometheusSource(istio_prometheus.url, timeout=30) as source:
@@ -88,7 +92,6 @@ def test_backtest_json_is_the_library_replay(istio_prometheus: IstioPrometheus,
         assert Decision.FAIL not in decisions
     else:
         assert expected["look"] == decisions.index(Decision.FAIL) + 1
-    body = run_main(["backtest", "--json", *window_args(istio_prometheus, scenario)],
-                    capsys).json()
+    body = run_main(["backtest", "--json", *window_args(istio_prometheus, scenario)], capsys).json()
     assert body["summary"] == expected
     assert body["looks"] == [v.to_dict() for v in history]

@@ -21,27 +21,32 @@ SCENARIOS = ["healthy", "error-regression", "latency-regression"]
 
 
 def fresh_analysis(prom: IstioPrometheus, scenario: str, template: str = "istio") -> Analysis:
-    return analysis_from(analyses.load(template),
-                         canary=scope_pairs(prom, scenario, canary=True),
-                         baseline=scope_pairs(prom, scenario, canary=False),
-                         start=prom.scenarios[scenario].canary_start)
+    return analysis_from(
+        analyses.load(template),
+        canary=scope_pairs(prom, scenario, canary=True),
+        baseline=scope_pairs(prom, scenario, canary=False),
+        start=prom.scenarios[scenario].canary_start,
+    )
 
 
-async def look_at(prom: IstioPrometheus, scenario: str, now: float,
-                  template: str = "istio") -> Verdict | FailedLook:
+async def look_at(
+    prom: IstioPrometheus, scenario: str, now: float, template: str = "istio"
+) -> Verdict | FailedLook:
     async with PrometheusSource(prom.url, timeout=30) as source:
         return await fresh_analysis(prom, scenario, template).look(source, now)
 
 
-async def replay_to(prom: IstioPrometheus, scenario: str, now: float,
-                    template: str = "istio") -> list[Verdict | FailedLook]:
+async def replay_to(
+    prom: IstioPrometheus, scenario: str, now: float, template: str = "istio"
+) -> list[Verdict | FailedLook]:
     async with PrometheusSource(prom.url, timeout=30) as source:
         return await fresh_analysis(prom, scenario, template).replay(source, now)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-async def test_look_is_the_last_element_of_replay(istio_prometheus: IstioPrometheus,
-                                                  scenario: str) -> None:
+async def test_look_is_the_last_element_of_replay(
+    istio_prometheus: IstioPrometheus, scenario: str
+) -> None:
     start = istio_prometheus.scenarios[scenario].canary_start
     analysis = fresh_analysis(istio_prometheus, scenario)
     async with PrometheusSource(istio_prometheus.url, timeout=30) as source:
@@ -56,8 +61,9 @@ async def test_look_is_the_last_element_of_replay(istio_prometheus: IstioPrometh
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("template", sorted(analyses.names()))
-async def test_a_look_equals_that_look_of_a_longer_replay(istio_prometheus: IstioPrometheus,
-                                                          scenario: str, template: str) -> None:
+async def test_a_look_equals_that_look_of_a_longer_replay(
+    istio_prometheus: IstioPrometheus, scenario: str, template: str
+) -> None:
     start = istio_prometheus.scenarios[scenario].canary_start
     longer = await replay_to(istio_prometheus, scenario, start + 45 * 60, template)
     assert len(longer) == 45
@@ -68,8 +74,7 @@ async def test_a_look_equals_that_look_of_a_longer_replay(istio_prometheus: Isti
         assert alone.elapsed == pytest.approx(t * 60)
 
 
-async def test_before_the_first_look_there_is_no_verdict(
-        istio_prometheus: IstioPrometheus) -> None:
+async def test_before_the_first_look_there_is_no_verdict(istio_prometheus: IstioPrometheus) -> None:
     start = istio_prometheus.scenarios["healthy"].canary_start
     assert await replay_to(istio_prometheus, "healthy", start + 59) == []
     early = await look_at(istio_prometheus, "healthy", start + 59)

@@ -93,8 +93,9 @@ def same_for_both(query: str, t: float) -> float:
     return 5.0 if 'code="500"' in query else 1000.0
 
 
-async def run(fake: ThanosFake, *, looks: int = LOOKS, limit: int = 3,
-              **options: float) -> tuple[list[Verdict | FailedLook], Verdict | FailedLook]:
+async def run(
+    fake: ThanosFake, *, looks: int = LOOKS, limit: int = 3, **options: float
+) -> tuple[list[Verdict | FailedLook], Verdict | FailedLook]:
     source_options = {"timeout": 5.0, "backoff": 0.0, "retries": 2, **options}
     now = START + looks * 60
     async with PrometheusSource(fake.url, **source_options) as source:
@@ -105,8 +106,10 @@ async def run(fake: ThanosFake, *, looks: int = LOOKS, limit: int = 3,
 def assert_failed_look(look: Verdict | FailedLook, server: str, *what: str) -> None:
     assert isinstance(look, FailedLook), look
     assert look.decision is Decision.ERROR
-    assert "query 'sum(increase(requests_total" in look.reason or \
-        "query 'avg(cpu_per_request" in look.reason, look.reason
+    assert (
+        "query 'sum(increase(requests_total" in look.reason
+        or "query 'avg(cpu_per_request" in look.reason
+    ), look.reason
     assert server in look.reason, look.reason
     for text in what:
         assert text in look.reason, look.reason
@@ -138,10 +141,13 @@ async def test_slow_past_the_timeout_is_a_failed_look() -> None:
     assert_failed_look(look, fake.url, "within 0.2s")
 
 
-@pytest.mark.parametrize(("reply", "what"), [
-    (bad_data_400(), "HTTP 400 bad_data"),
-    (execution_422(), "HTTP 422 execution: query processing would load too many samples"),
-])
+@pytest.mark.parametrize(
+    ("reply", "what"),
+    [
+        (bad_data_400(), "HTTP 400 bad_data"),
+        (execution_422(), "HTTP 422 execution: query processing would load too many samples"),
+    ],
+)
 async def test_rejected_queries_fail_the_look_without_retrying(reply: Reply, what: str) -> None:
     async with ThanosFake(default=reply) as fake:
         history, look = await run(fake)
@@ -241,8 +247,11 @@ async def test_nan_in_the_canary_only_is_never_a_pass() -> None:
 
 async def test_infinite_values_are_never_a_pass() -> None:
     def canary_inf(query: str, t: float) -> float:
-        return math.inf if "cpu_per_request" in query and 'version="v2"' in query \
+        return (
+            math.inf
+            if "cpu_per_request" in query and 'version="v2"' in query
             else same_for_both(query, t)
+        )
 
     async with ThanosFake(default=answer(canary_inf)) as fake:
         history, _ = await run(fake, limit=3)
@@ -252,11 +261,17 @@ async def test_infinite_values_are_never_a_pass() -> None:
 
 async def test_empty_result_through_the_istio_template_is_no_data_not_an_exception() -> None:
     """The library's Istio template (a histogram choosing boundaries from the baseline)."""
-    job = analysis_from(analyses.load("istio"), start=START,
-                        canary={"version": "v2", "workload": "reviews-v2", "namespace": "shop",
-                                "cluster": "east"},
-                        baseline={"version": "v1", "workload": "reviews-v1", "namespace": "shop",
-                                  "cluster": "east"})
+    job = analysis_from(
+        analyses.load("istio"),
+        start=START,
+        canary={"version": "v2", "workload": "reviews-v2", "namespace": "shop", "cluster": "east"},
+        baseline={
+            "version": "v1",
+            "workload": "reviews-v1",
+            "namespace": "shop",
+            "cluster": "east",
+        },
+    )
     async with ThanosFake() as fake, PrometheusSource(fake.url, backoff=0.0) as source:
         history = await job.replay(source, START + 10 * 60)
     decisions = [v.decision for v in history]
@@ -268,8 +283,9 @@ async def test_a_failed_look_leaves_no_query_running() -> None:
     """The first failing query ends the look; its siblings must not retry on afterwards."""
     async with ThanosFake(default=unavailable_503()) as fake:
         fake.queue(bad_data_400())  # the first request fails for good at once
-        source = PrometheusSource(fake.url, backoff=0.3, max_backoff=0.3, retries=3,
-                                  jitter=lambda: 1.0)
+        source = PrometheusSource(
+            fake.url, backoff=0.3, max_backoff=0.3, retries=3, jitter=lambda: 1.0
+        )
         try:
             async with source:
                 look = await analysis().look(source, START + LOOKS * 60)
@@ -288,6 +304,7 @@ async def test_a_failed_look_leaves_no_query_running() -> None:
 
 def test_reasons_never_show_credentials() -> None:
     """The server named in a failed look is the URL without user and password."""
+
     async def go() -> FailedLook | Verdict:
         async with ThanosFake(default=bad_data_400()) as fake:
             url = fake.url.replace("http://", "http://alice:s3cret@")

@@ -21,13 +21,21 @@ SCENARIOS = ["healthy", "error-regression", "latency-regression"]
 DEFINED = {Decision.PASS, Decision.FAIL, Decision.CONTINUE, Decision.NO_DATA}
 
 
-async def replay(prom: IstioPrometheus, scenario: str, template: str, *, minutes: int = 60,
-                 canary: dict[str, str] | None = None) -> list[Verdict | FailedLook]:
+async def replay(
+    prom: IstioPrometheus,
+    scenario: str,
+    template: str,
+    *,
+    minutes: int = 60,
+    canary: dict[str, str] | None = None,
+) -> list[Verdict | FailedLook]:
     start = prom.scenarios[scenario].canary_start
     analysis = analysis_from(
         analyses.load(template),
         canary={**scope_pairs(prom, scenario, canary=True), **(canary or {})},
-        baseline=scope_pairs(prom, scenario, canary=False), start=start)
+        baseline=scope_pairs(prom, scenario, canary=False),
+        start=start,
+    )
     async with PrometheusSource(prom.url, timeout=30) as source:
         return await analysis.replay(source, start + minutes * 60)
 
@@ -39,7 +47,8 @@ def test_the_library_is_what_these_tests_cover() -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("template", sorted(analyses.names()))
 async def test_every_template_gives_a_defined_verdict_on_real_data(
-        istio_prometheus: IstioPrometheus, template: str, scenario: str) -> None:
+    istio_prometheus: IstioPrometheus, template: str, scenario: str
+) -> None:
     history = await replay(istio_prometheus, scenario, template)
     assert len(history) == 60
     assert all(isinstance(v, Verdict) for v in history), history[-1]
@@ -55,7 +64,8 @@ async def test_every_template_gives_a_defined_verdict_on_real_data(
 
 @pytest.mark.parametrize("template", ["istio", "kayenta"])
 async def test_comparative_templates_pass_the_healthy_release(
-        istio_prometheus: IstioPrometheus, template: str) -> None:
+    istio_prometheus: IstioPrometheus, template: str
+) -> None:
     history = await replay(istio_prometheus, "healthy", template)
     assert Decision.FAIL not in {v.decision for v in history}
     assert history[-1].decision is Decision.PASS
@@ -64,7 +74,8 @@ async def test_comparative_templates_pass_the_healthy_release(
 @pytest.mark.parametrize("template", ["istio", "kayenta"])
 @pytest.mark.parametrize("scenario", ["error-regression", "latency-regression"])
 async def test_comparative_templates_fail_both_regressions(
-        istio_prometheus: IstioPrometheus, template: str, scenario: str) -> None:
+    istio_prometheus: IstioPrometheus, template: str, scenario: str
+) -> None:
     history = await replay(istio_prometheus, scenario, template)
     assert Decision.FAIL in {v.decision for v in history}
     assert Decision.PASS not in {v.decision for v in history}
@@ -72,7 +83,8 @@ async def test_comparative_templates_fail_both_regressions(
 
 @pytest.mark.parametrize("metric", ["cpu-per-request", "memory"])
 async def test_resource_gauges_do_not_fail_the_healthy_release(
-        istio_prometheus: IstioPrometheus, metric: str) -> None:
+    istio_prometheus: IstioPrometheus, metric: str
+) -> None:
     """The healthy canary runs the same code: CPU per request and memory are the same.
 
     (The generator gives every pod a fixed idle CPU of 0.05 cores plus 2 ms per request,
@@ -84,7 +96,8 @@ async def test_resource_gauges_do_not_fail_the_healthy_release(
         assert not evidence.result.rejected, (
             f"look {look}: {metric} rejected on the healthy release: estimate "
             f"{evidence.result.estimate:.3g}, interval [{evidence.result.lower:.3g}, "
-            f"{evidence.result.upper:.3g}]: {verdict.reason}")
+            f"{evidence.result.upper:.3g}]: {verdict.reason}"
+        )
 
 
 async def test_memory_gauge_sees_equal_memory(istio_prometheus: IstioPrometheus) -> None:
@@ -95,7 +108,8 @@ async def test_memory_gauge_sees_equal_memory(istio_prometheus: IstioPrometheus)
 
 @pytest.mark.parametrize("template", sorted(analyses.names()))
 async def test_a_canary_scope_matching_nothing_is_no_data_then_fail(
-        istio_prometheus: IstioPrometheus, template: str) -> None:
+    istio_prometheus: IstioPrometheus, template: str
+) -> None:
     """Wrong canary version: NO DATA for the no-data limit, then FAIL; never PASS."""
     # resources selects pods by workload, not version: a wrong workload there
     wrong = {"workload": "reviews-v9"} if template == "resources" else {"version": "v9"}
@@ -109,7 +123,8 @@ async def test_a_canary_scope_matching_nothing_is_no_data_then_fail(
 
 
 def test_cli_wrong_canary_version_is_no_data_then_fail(
-        istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]) -> None:
+    istio_prometheus: IstioPrometheus, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = window_args(istio_prometheus, "healthy", canary_version="v9")
     analyze = run_main(["analyze", *args], capsys)
     assert analyze.status == 1
