@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -53,6 +52,7 @@ from pydantic import BaseModel, Field, ValidationError
 from auspice.errors import AuspiceError, ConfigError
 from auspice.specs import Duration
 from auspice.stats.kayenta import ClassifierConfig
+from auspice.webhooks import kayenta_openapi
 from auspice.webhooks.context import (
     CONTEXT,
     ApiError,
@@ -77,6 +77,7 @@ from auspice.webhooks.kayenta_runs import (
     judge,
     resolve_thresholds,
 )
+from auspice.webhooks.kayenta_store import KayentaStore
 from auspice.webhooks.openapi import add_paths
 from auspice.webhooks.telemetry import log_event
 
@@ -87,19 +88,6 @@ M = TypeVar("M", bound=BaseModel)
 AD_HOC = "ad-hoc"
 API = "kayenta"
 ANONYMOUS = "anonymous-kayenta"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kayenta_configs (
-    id TEXT PRIMARY KEY,
-    body TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS kayenta_executions (
-    id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    complete INTEGER NOT NULL,
-    body TEXT NOT NULL
-)
-"""
 
 
 class KayentaSettings(KayentaModel):
@@ -217,17 +205,14 @@ class KayentaService:
         self.executions: OrderedDict[str, Execution] = OrderedDict()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.log = context.log.getChild("kayenta")
+        self.db = KayentaStore(context.store)
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def startup(self, _app: web.Application) -> None:
-        await self.context.store.ensure_schema("kayenta-1", _SCHEMA)
-
-        def read(db: sqlite3.Connection) -> list[tuple[str, str]]:
-            return db.execute("SELECT id, body FROM kayenta_configs").fetchall()
-
-        for config_id, body in await self.context.store.run(read):
-            self.configs.setdefault(config_id, CanaryConfig.model_validate_json(body))
+        await self.db.prepare()
+        for config_id, config in (await self.db.configs()).items():
+            self.configs.setdefault(config_id, config)
 
     async def shutdown(self, _app: web.Application) -> None:
         """Let running executions finish; cancelled ones stay "running" in the store and
@@ -243,48 +228,13 @@ class KayentaService:
 
     # -- storage ---------------------------------------------------------------------
 
-    async def save(self, execution: Execution) -> None:
-        body = json.dumps(execution.record(), allow_nan=False)
-
-        def write(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO kayenta_executions (id, created_at, complete, body) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "complete = excluded.complete, body = excluded.body",
-                (execution.id, execution.build_time, int(execution.state.complete), body),
-            )
-
-        await self.context.store.run(write)
-
-    async def stored(self, execution_id: str) -> Execution | None:
-        def read(db: sqlite3.Connection) -> str | None:
-            row = db.execute(
-                "SELECT body FROM kayenta_executions WHERE id = ?", (execution_id,)
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        body = await self.context.store.run(read)
-        return None if body is None else Execution.from_record(json.loads(body))
-
     async def store_config(self, config_id: str, config: CanaryConfig) -> None:
         """Create or replace a posted config (in the state database and in memory)."""
-        body = json.dumps(config.wire())
-
-        def write(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO kayenta_configs (id, body, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                (config_id, body, self.context.clock.now()),
-            )
-
-        await self.context.store.run(write)
+        await self.db.save_config(config_id, config, at=self.context.clock.now())
         self.configs[config_id] = config
 
     async def delete_config(self, config_id: str) -> None:
-        def delete(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM kayenta_configs WHERE id = ?", (config_id,))
-
-        await self.context.store.run(delete)
+        await self.db.delete_config(config_id)
         self.configs.pop(config_id, None)
 
     def remember(self, execution: Execution) -> None:
@@ -374,7 +324,7 @@ class KayentaService:
             score=(execution.result or {}).get("judgeResult", {}).get("score", {}).get("score"),
         )
         try:
-            await self.save(execution)
+            await self.db.save_execution(execution)
         except AuspiceError as error:
             log_event(
                 self.log,
@@ -416,7 +366,7 @@ class KayentaService:
                 if params.get(k)
             },
         )
-        await self.save(execution)  # durable before the id is handed out
+        await self.db.save_execution(execution)  # durable before the id is handed out
         await self.context.store.audit(
             who=who.name,
             what="kayenta.canary.start",
@@ -437,7 +387,7 @@ class KayentaService:
         died with the previous process is run again."""
         if execution_id in self.executions:
             return self.executions[execution_id]
-        execution = await self.stored(execution_id)
+        execution = await self.db.execution(execution_id)
         if execution is None:
             return None
         if execution_id in self.executions:  # another request loaded it meanwhile
@@ -448,7 +398,7 @@ class KayentaService:
                 plan = self.plan(execution.config, execution.request)
             except ApiError as error:
                 execution.fail(error.message, at=self.context.clock.now())
-                await self.save(execution)
+                await self.db.save_execution(execution)
             else:
                 log_event(self.log, "kayenta.execution.resumed", execution=execution_id)
                 self.launch(execution, plan)
@@ -661,122 +611,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/canary/{executionId}", get_canary)
     app.on_startup.append(service.startup)
     app.on_shutdown.append(service.shutdown)
-    add_paths(app, *_openapi())
-
-
-def _openapi() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The routes for ``/api/v1/openapi.json``; schemas straight from the models."""
-    schemas: dict[str, Any] = {}
-    for model in (CanaryConfig, ExecutionRequest, AdhocExecutionRequest):
-        schema = model.model_json_schema(ref_template="#/components/schemas/Kayenta{model}")
-        for name, definition in schema.pop("$defs", {}).items():
-            schemas[f"Kayenta{name}"] = definition
-        schemas[f"Kayenta{model.__name__}"] = schema
-
-    def ref(name: str) -> dict[str, Any]:
-        return {"$ref": f"#/components/schemas/Kayenta{name}"}
-
-    def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-        content = {"application/json": {"schema": schema or {"type": "object"}}}
-        return {"description": description, "content": content}
-
-    def body(name: str) -> dict[str, Any]:
-        return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
-
-    def query(*names: str) -> list[dict[str, Any]]:
-        return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
-
-    def path(name: str) -> list[dict[str, Any]]:
-        return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
-
-    errors = {
-        "400": answer("invalid request; the field is named"),
-        "401": answer("no bearer token (and kayenta.allowAnonymous not set)"),
-        "403": answer("the token's role does not allow this call"),
-    }
-    started = answer(
-        "accepted", {"type": "object", "properties": {"canaryExecutionId": {"type": "string"}}}
-    )
-    busy = answer("kayenta.maxRunning executions are running; retry after Retry-After")
-    security = [{"bearer": []}, {}]
-    paths = {
-        "/canaryConfig": {
-            "get": {
-                "summary": "Kayenta: canary configs (id, name, applications)",
-                "security": security,
-                "parameters": query("application", "configurationAccountName"),
-                "responses": {"200": answer("configs", {"type": "array"}), **errors},
-            },
-            "post": {
-                "summary": "Kayenta: store a canary config (operator); audited",
-                "security": security,
-                "requestBody": body("CanaryConfig"),
-                "responses": {
-                    "200": answer(
-                        "stored",
-                        {"type": "object", "properties": {"canaryConfigId": {"type": "string"}}},
-                    ),
-                    **errors,
-                },
-            },
-        },
-        "/canaryConfig/{configId}": {
-            "get": {
-                "summary": "Kayenta: one canary config",
-                "security": security,
-                "parameters": path("configId"),
-                "responses": {
-                    "200": answer("the config", ref("CanaryConfig")),
-                    "404": answer("no such config"),
-                    **errors,
-                },
-            }
-        },
-        "/canary/{configId}": {
-            "post": {
-                "summary": "Kayenta: start a canary execution of a stored config (judge); audited",
-                "security": security,
-                "parameters": path("configId")
-                + query(
-                    "application",
-                    "parentPipelineExecutionId",
-                    "metricsAccountName",
-                    "configurationAccountName",
-                    "storageAccountName",
-                ),
-                "requestBody": body("ExecutionRequest"),
-                "responses": {
-                    "200": started,
-                    "429": busy,
-                    "404": answer("no such config"),
-                    **errors,
-                },
-            }
-        },
-        "/canary": {
-            "post": {
-                "summary": "Kayenta: start a canary execution with an inline config (judge)",
-                "security": security,
-                "parameters": query("metricsAccountName", "storageAccountName"),
-                "requestBody": body("AdhocExecutionRequest"),
-                "responses": {"200": started, "429": busy, **errors},
-            }
-        },
-        "/canary/{executionId}": {
-            "get": {
-                "summary": "Kayenta: status and result of a canary execution (complete, status, "
-                "result.judgeResult.score.score)",
-                "security": security,
-                "parameters": path("executionId"),
-                "responses": {
-                    "200": answer("the execution"),
-                    "404": answer("no such execution"),
-                    **errors,
-                },
-            }
-        },
-    }
-    return paths, schemas
+    add_paths(app, *kayenta_openapi.paths_and_schemas())
 
 
 def _settings(data: Mapping[str, Any]) -> KayentaSettings:
