@@ -17,14 +17,18 @@ from pydantic import BaseModel, ValidationError
 
 from auspice.webhooks.context import ApiError
 
-__all__ = ["field_path", "parse_body", "validation_error"]
+__all__ = ["decode_json", "field_path", "parse_body", "read_json", "validate",
+           "validation_error"]
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """The request's JSON body as ``model``; :class:`ApiError` 400/413 otherwise."""
-    data = await read_json(request)
+    return validate(await read_json(request), model)
+
+
+def validate(data: dict[str, Any], model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -32,7 +36,11 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()  # raises 413 beyond client_max_size
+    return decode_json(await request.read())  # read() raises 413 beyond client_max_size
+
+
+def decode_json(raw: bytes) -> dict[str, Any]:
+    """A JSON object from ``raw``; ApiError 400 naming what is wrong with it."""
     if not raw.strip():
         raise ApiError(400, "the request body is empty; send a JSON object",
                        hint="set Content-Type: application/json and a body")

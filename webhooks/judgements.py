@@ -17,11 +17,16 @@ next call starts afresh (operator), ``GET /api/v1/templates`` and ``GET /api/v1/
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from aiohttp import web
 
-from auspice.webhooks.bodies import parse_body
-from auspice.webhooks.context import ApiError, Role, context_of, require_role
-from auspice.webhooks.judging import JudgementBody, judge
+from auspice.store import FINAL_VERDICTS
+from auspice.webhooks.bodies import decode_json, validate
+from auspice.webhooks.context import ApiError, Role, ServiceContext, context_of, require_role
+from auspice.webhooks.judging import JudgementBody, Outcome, judge
+from auspice.webhooks.memo import Answer
 
 __all__ = ["add_routes"]
 
@@ -35,11 +40,47 @@ def add_routes(app: web.Application) -> None:
 
 
 async def post_judgement(request: web.Request) -> web.Response:
-    """One look of a judgement (opened on the first call); always 200 once the input is valid."""
+    """One look of a judgement (opened on the first call); always 200 once the input is valid.
+
+    A body seen before whose answer still holds (a final verdict, or the same look
+    within the cache TTL) is answered from memory, already serialized: that is what
+    keeps many callers polling one canary cheap.
+    """
+    context = context_of(request)
     principal = require_role(request, Role.JUDGE)
-    body = await parse_body(request, JudgementBody)
-    outcome = await judge(context_of(request), body, principal=principal, api="web")
-    return web.json_response({**outcome.result, "created": outcome.created})
+    raw = await request.read()
+    now = context.clock.now()
+    remembered = context.memo.answer(raw, now=now)
+    if remembered is not None:
+        context.metrics.judgements.labels(verdict=remembered.verdict, api="web").inc()
+        return _json_bytes(remembered.prefix + b', "now": "' + _iso(now).encode() + b'"}')
+    body = validate(decode_json(raw), JudgementBody)
+    outcome = await judge(context, body, principal=principal, api="web")
+    payload = {**outcome.result, "created": outcome.created}
+    _remember(context, raw, outcome, payload)
+    return web.json_response(payload)
+
+
+def _remember(context: ServiceContext, raw: bytes, outcome: Outcome,
+              payload: dict[str, object]) -> None:
+    final = outcome.verdict in FINAL_VERDICTS
+    ttl = context.config.cache.ttl
+    if not (final or ttl) or outcome.verdict == "error" or not outcome.interval:
+        return
+    kept = {k: v for k, v in payload.items() if k != "now"} | {"created": False}
+    text = json.dumps(kept).encode()
+    context.memo.remember_answer(raw, Answer(
+        identifier=outcome.record.id, start=outcome.record.start, interval=outcome.interval,
+        look=outcome.looks, final=final, expires=context.memo.expiry(ttl or 0.0),
+        verdict=outcome.verdict, prefix=text[:-1]))
+
+
+def _json_bytes(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json")
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 async def get_judgement(request: web.Request) -> web.Response:

@@ -105,6 +105,8 @@ class Outcome:
     record: JudgementRecord
     created: bool
     result: Mapping[str, Any]
+    looks: int = 0  # complete looks at "now" (what a remembered answer is valid for)
+    interval: float = 0.0
 
     @property
     def verdict(self) -> str:
@@ -187,14 +189,16 @@ async def judge(context: ServiceContext, body: JudgementBody, *, principal: Prin
     template, analysis, record, created = await open_judgement(context, body,
                                                                principal=principal)
     now = context.clock.now()
+    look = int(analysis.look_times(now).size)
     final = context.memo.finals.get(record.id)
     if final is not None:
-        return Outcome(record, created, {**final, **identity(record, now)})
-    look = int(analysis.look_times(now).size)
+        return Outcome(record, created, {**final, **identity(record, now)}, look,
+                       analysis.interval)
     remembered = context.memo.look(record.id, look)
     if remembered is not None:
         context.metrics.judgements.labels(verdict=remembered["verdict"], api=api).inc()
-        return Outcome(record, created, {**remembered, **identity(record, now)})
+        return Outcome(record, created, {**remembered, **identity(record, now)}, look,
+                       analysis.interval)
     result = await _look(context, analysis, now=now, api=api)
     result = {**result, **identity(record, now)}
     await context.store.record_look(record.id, verdict=result["verdict"],
@@ -205,7 +209,7 @@ async def judge(context: ServiceContext, body: JudgementBody, *, principal: Prin
     log_event(context.log, "judgement.look", judgement=record.id, api=api,
               template=template.name, rollout=body.rollout, verdict=result["verdict"],
               reason=result.get("reason"), look=result.get("look"), who=principal.name)
-    return Outcome(record, created, result)
+    return Outcome(record, created, result, look, analysis.interval)
 
 
 def _remember(context: ServiceContext, record: JudgementRecord, look: int,

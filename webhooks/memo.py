@@ -13,14 +13,16 @@ change behind its back in one process:
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from auspice.store import JudgementKey, JudgementRecord
 
-__all__ = ["JudgementMemo", "Lru"]
+__all__ = ["Answer", "JudgementMemo", "Lru"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -53,6 +55,22 @@ class Lru(Generic[K, V]):
             del self._items[key]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A serialized answer to one exact request body, valid for one look (or for ever if
+    final). ``prefix`` is the JSON object without its closing brace, so the current
+    time can be appended."""
+
+    identifier: str
+    start: float
+    interval: float
+    look: int
+    final: bool
+    expires: float
+    verdict: str
+    prefix: bytes
+
+
 class JudgementMemo:
     """Records by key, final results, prepared analyses and recent look results."""
 
@@ -62,7 +80,24 @@ class JudgementMemo:
         self.finals: Lru[str, Mapping[str, Any]] = Lru(size)
         self.prepared: Lru[Hashable, Any] = Lru(size)
         self.looks: Lru[tuple[str, int], tuple[float, Mapping[str, Any]]] = Lru(size)
+        self.answers: Lru[bytes, Answer] = Lru(size)
         self._monotonic = monotonic
+
+    def answer(self, raw: bytes, *, now: float) -> Answer | None:
+        """The remembered answer to the request body ``raw`` if it still holds at ``now``."""
+        answer = self.answers.get(raw)
+        if answer is None or answer.final:
+            return answer
+        if answer.expires <= self._monotonic():
+            return None
+        look = max(0, math.floor((now - answer.start) / answer.interval + 1e-9))
+        return answer if look == answer.look else None
+
+    def remember_answer(self, raw: bytes, answer: Answer) -> None:
+        self.answers.put(raw, answer)
+
+    def expiry(self, ttl: float) -> float:
+        return self._monotonic() + ttl
 
     def look(self, identifier: str, look: int) -> Mapping[str, Any] | None:
         entry = self.looks.get((identifier, look))
@@ -79,6 +114,11 @@ class JudgementMemo:
         self.records.drop_where(lambda key: self._id_of(key) == identifier)
         self.finals.pop(identifier)
         self.looks.drop_where(lambda key: key[0] == identifier)
+        self.answers.drop_where(lambda raw: self._answer_id(raw) == identifier)
+
+    def _answer_id(self, raw: bytes) -> str | None:
+        answer = self.answers._items.get(raw)
+        return answer.identifier if answer is not None else None
 
     def _id_of(self, key: JudgementKey) -> str | None:
         record = self.records._items.get(key)
