@@ -96,6 +96,9 @@ class KubernetesSecretRef(UserModel):
     namespace: str
     name: str
     key: str = "tokens.yaml"
+    #: Outside a cluster: the kubeconfig and context to read it with.
+    kubeconfig: FilePath | None = None
+    context: str | None = None
 
 
 class AuthConfig(UserModel):

@@ -91,23 +91,39 @@ async def load_tokens(config: ServeConfig) -> TokenAuth:
 
 
 def _secret_tokens(ref: KubernetesSecretRef) -> TokenAuth:
-    """Read the tokens document from a Secret with the in-cluster (or kubeconfig) identity."""
+    """Read the tokens document from a Secret (blocking; run it in a thread).
+
+    In a pod the service account is used; elsewhere the kubeconfig (``ref.kubeconfig``,
+    else ``$KUBECONFIG`` or ``~/.kube/config``, context ``ref.context``). A private
+    client configuration is built, so the kubernetes client's global default is left
+    alone.
+    """
     from kubernetes import client, config
 
+    configuration = client.Configuration()
     try:
-        config.load_incluster_config()
+        if ref.kubeconfig is not None:
+            raise config.ConfigException("a kubeconfig was named")
+        config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config(config_file=str(ref.kubeconfig) if ref.kubeconfig else None,
+                                context=ref.context, client_configuration=configuration)
     where = f"Secret {ref.namespace}/{ref.name}"
     try:
-        secret = client.CoreV1Api().read_namespaced_secret(ref.name, ref.namespace,
-                                                           _request_timeout=10)
-    except Exception as error:  # the client raises ApiException, urllib3 errors...
+        with client.ApiClient(configuration) as api:
+            secret = client.CoreV1Api(api).read_namespaced_secret(
+                ref.name, ref.namespace, _request_timeout=10)
+    except client.ApiException as error:
+        raise ConfigError(f"cannot read {where}: HTTP {error.status} {error.reason}",
+                          hint="check the name and that the service account may get it"
+                          ) from None
+    except OSError as error:  # urllib3 connection errors are OSErrors too
         raise ConfigError(f"cannot read {where}: {type(error).__name__}",
-                          hint="check the service account may get this Secret") from None
+                          hint="check the API server is reachable") from None
     data = (secret.data or {}).get(ref.key)
     if data is None:
-        raise ConfigError(f"{where} has no key {ref.key!r}")
+        raise ConfigError(f"{where} has no key {ref.key!r}",
+                          hint=f"its keys: {', '.join(sorted(secret.data or {})) or 'none'}")
     text = base64.b64decode(data).decode("utf-8")
     return TokenAuth.from_data(yaml.safe_load(text), source=f"{where} key {ref.key}")
 
@@ -143,11 +159,11 @@ async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> No
     context = await build_context(config)
     app = create_app(context)
     app.on_cleanup.append(_close(context))
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None,
+                           shutdown_timeout=config.limits.shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, config.listen.host, config.listen.port,
-                       ssl_context=_ssl_context(config),
-                       shutdown_timeout=config.limits.shutdown_timeout)
+                       ssl_context=_ssl_context(config))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
