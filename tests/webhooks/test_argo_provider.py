@@ -132,3 +132,50 @@ async def test_a_dead_prometheus_is_an_error_verdict_never_a_pass(make_service) 
         assert (measurement.phase, measurement.value) == ("Inconclusive", "error")
         assert "127.0.0.1:9" in measurement.body["reason"]
         assert measurement.body["pass"] is False and measurement.body["done"] is False
+
+
+async def test_a_canary_without_traffic_holds_then_fails_after_the_no_data_limit(
+        make_service, prometheus, istio_prometheus: IstioPrometheus) -> None:
+    start = istio_prometheus.scenarios["healthy"].canary_start
+    service = await make_service(source=prometheus, now=start)
+    metric = metric_of(TEMPLATE, "auspice")
+    args = {**rollout_args(istio_prometheus, "healthy"), "canary-version": "v9"}  # no series
+    await measure(service.client, metric, args)
+    service.clock.advance(60)
+    held = await measure(service.client, metric, args)
+    assert (held.phase, held.value) == ("Successful", "nodata"), held.body
+    assert "no data" in held.body["reason"]
+    service.clock.advance(300)  # look 6: more than the template's no-data limit of 5
+    failed = await measure(service.client, metric, args)
+    assert (failed.phase, failed.value) == ("Failed", "fail"), failed.body
+    assert "no data for longer than allowed" in failed.body["reason"]
+
+
+async def test_a_query_of_the_wrong_shape_is_an_error_verdict(make_service, tmp_path) -> None:
+    (tmp_path / "wide.yaml").write_text("""\
+apiVersion: auspice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: wide
+spec:
+  metrics:
+    - name: cpu
+      kind: gauge
+      tolerance: 1.5
+      query: rate(cpu_seconds_total{version="{{version}}"}[1m])
+""")
+    from auspice.metrics.source import Series
+    from webhooks.harness import CountingFake, constant
+
+    async def two_series(promql: str, start: float, end: float, step: float) -> list[Series]:
+        return [constant(1.0, start, end, step, {"pod": "a"}),
+                constant(2.0, start, end, step, {"pod": "b"})]
+
+    service = await make_service(source=CountingFake(answer=two_series), templates_dir=tmp_path)
+    body = {"template": "wide", "rollout": "shop/reviews", "canary": {"version": "v2"},
+            "baseline": {"version": "v1"}}
+    await service.post("/api/v1/judgements", body)
+    service.clock.advance(120)
+    status, answer = await service.post("/api/v1/judgements", body)
+    assert status == 200 and answer["verdict"] == "error"
+    assert "returned 2 series" in answer["reason"] and "sum(" in answer["reason"]
