@@ -9,21 +9,28 @@ a plain template name is refused before any path is built from it.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from auspice import analyses
-from auspice.errors import ConfigError
+from auspice.errors import AuspiceError, ConfigError
 from auspice.specs import AnalysisTemplate, load_templates
 
-__all__ = ["TemplateResolver", "UnknownTemplateError"]
+__all__ = ["TemplateDirectoryError", "TemplateResolver", "UnknownTemplateError"]
+
+log = logging.getLogger("auspice.webhooks.templates")
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 class UnknownTemplateError(ConfigError):
     """No template of that name exists (HTTP 404)."""
+
+
+class TemplateDirectoryError(AuspiceError):
+    """The template directory cannot be loaded (a server-side problem, HTTP 500)."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,17 @@ class TemplateResolver:
                        for p in self.directory.glob(pattern) if p.is_file())
         signature = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
         if self._cache is None or self._cache.signature != signature:
-            templates: dict[str, AnalysisTemplate] = {}
-            for path in files:
-                for template in load_templates(path):
-                    templates[template.name] = template
+            try:
+                templates = {t.name: t for path in files for t in load_templates(path)}
+            except ConfigError as error:
+                if self._cache is None:
+                    raise TemplateDirectoryError(
+                        f"template directory {self.directory}: {error}") from error
+                # A broken edit must not take working templates away: keep the last good
+                # set until the files are fixed, and say so in the log (once per change).
+                log.error("template directory change not applied: %s", error,
+                          extra={"event": "templates.invalid"})
+                self._cache = _Cached(signature, self._cache.templates)
+                return self._cache.templates
             self._cache = _Cached(signature, templates)
         return self._cache.templates

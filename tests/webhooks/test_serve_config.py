@@ -131,3 +131,41 @@ def test_add_serve_command_registers_auspice_serve() -> None:
     assert args.config == "serve.yaml" and callable(args.handler)
     with pytest.raises(SystemExit):
         parser.parse_args(["serve"])
+
+
+GOOD_TEMPLATE = """\
+apiVersion: auspice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: mine
+spec:
+  metrics:
+    - name: cpu
+      kind: gauge
+      tolerance: 1.5
+      query: sum(rate(cpu_seconds_total{version="{{version}}"}[1m]))
+"""
+
+
+def test_a_broken_template_directory_edit_keeps_the_last_good_templates(tmp_path: Path) -> None:
+    import os
+
+    from auspice.webhooks.templates import TemplateDirectoryError, TemplateResolver
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.yaml").write_text(GOOD_TEMPLATE.replace("gauge", "gauges"))
+    with pytest.raises(TemplateDirectoryError, match=r"bad\.yaml:8"):
+        TemplateResolver(broken).names()
+
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "mine.yaml").write_text(GOOD_TEMPLATE)
+    resolver = TemplateResolver(good)
+    assert resolver.get("mine").name == "mine"
+    (good / "mine.yaml").write_text(GOOD_TEMPLATE.replace("tolerance: 1.5", "tolerance: -1"))
+    os.utime(good / "mine.yaml", (1, 1))  # a different signature even within one mtime tick
+    assert resolver.get("mine").spec.metrics[0].tolerance == 1.5
+    (good / "mine.yaml").write_text(GOOD_TEMPLATE.replace("tolerance: 1.5", "tolerance: 2.5"))
+    assert resolver.get("mine").spec.metrics[0].tolerance == 2.5
+    assert "istio" in resolver.names()  # the library is still there
