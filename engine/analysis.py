@@ -26,7 +26,7 @@ import numpy as np
 
 from auspice.errors import AuspiceError, ConfigError, SourceError
 from auspice.judges import judge_for
-from auspice.metrics.promql import render
+from auspice.metrics.promql import placeholders, render
 from auspice.metrics.source import MetricsSource, NoDataError, Series
 from auspice.specs import (
     AnalysisTemplate,
@@ -85,19 +85,26 @@ class Analysis:
         self.template = template
         self.start = float(start)
         self.interval = float(template.spec.interval)
-        self.queries = {
-            name: self._render(scope, args) for name, scope in (("canary", canary),
-                                                                ("baseline", baseline))
-        }
+        self.queries = {side: self._render(side, scope, args)
+                        for side, scope in (("canary", canary), ("baseline", baseline))}
         policies = [self._policy(m) for m in template.spec.metrics]
         self.policies = {p.name: p for p in policies}
         self.alphas = share_alpha(template.spec.alpha, policies)
 
-    def _render(self, scope: Scope, args: Mapping[str, str] | None) -> dict[tuple[str, str], str]:
+    def _render(self, side: str, scope: Scope,
+                args: Mapping[str, str] | None) -> dict[tuple[str, str], str]:
         values = self.template.placeholder_values(scope, args=args)
         rendered = {}
         for metric in self.template.spec.metrics:
+            if side == "baseline" and isinstance(metric, ThresholdMetric):
+                continue  # fixed bounds judge the canary alone
             for role, query in metric.queries().items():
+                missing = sorted((placeholders(query) & set(Scope.model_fields)) - set(values))
+                if missing:
+                    raise ConfigError(
+                        f"the {side} scope has no {', '.join(missing)}, which metric "
+                        f"{metric.name!r} ({role} query) needs",
+                        hint=f"give the {side} scope " + ", ".join(f"{m}=..." for m in missing))
                 rendered[(metric.name, role)] = render(query, values)
         return rendered
 
@@ -133,19 +140,25 @@ class Analysis:
             return []
         try:
             data = await self.fetch(source, times)
-        except SourceError as error:
-            return [FailedLook(f"look failed: {error}", float(times[-1] - self.start))]
+        except (SourceError, AnalysisError, ExceptionGroup) as error:
+            cause = _first_cause(error)
+            if not isinstance(cause, SourceError | AnalysisError):
+                raise
+            return [FailedLook(f"look failed: {cause}", float(times[-1] - self.start))]
         return self.judge(data)
 
     async def fetch(self, source: MetricsSource, times: np.ndarray) -> LookData:
         """Run every query over the looks' window, concurrently, and line up the points."""
         jobs = {(metric, role, scope): query
                 for scope, rendered in self.queries.items()
-                for (metric, role), query in rendered.items()
-                if not (scope == "baseline" and self._canary_only(metric))}
-        answers = await asyncio.gather(*(
-            _query_or_none(source, q, float(times[0]), float(times[-1]), self.interval)
-            for q in jobs.values()))
+                for (metric, role), query in rendered.items()}
+        # A task group, not gather: when one query fails the look is lost, and the
+        # other queries are cancelled instead of running on after the answer.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_query_or_none(source, q, float(times[0]),
+                                                      float(times[-1]), self.interval))
+                     for q in jobs.values()]
+        answers = [task.result() for task in tasks]
         values: dict[tuple[str, str, str], Any] = {}
         le: dict[str, np.ndarray] = {}
         for key, series in zip(jobs, answers, strict=True):
@@ -158,9 +171,6 @@ class Analysis:
                     metric, CountsMetric))
         reference = await self._reference_buckets(source, le)
         return LookData(times, values, le, reference)
-
-    def _canary_only(self, metric_name: str) -> bool:
-        return isinstance(self.template.metric(metric_name), ThresholdMetric)
 
     async def _reference_buckets(self, source: MetricsSource,
                                  le: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -175,12 +185,8 @@ class Analysis:
             times = np.arange(begin, end + 1e-9, self.interval)
             series = await _query_or_none(source, query, float(times[0]), end, self.interval)
             matrix, bounds = _bucket_matrix(series, times, query)
-            if matrix is None:
-                raise AnalysisError(
-                    f"metric {metric.name!r}: the baseline had no histogram data in the "
-                    f"{metric.reference_window:g} s before the canary started, so no "
-                    "latency boundaries can be chosen",
-                    hint="set fixed 'boundaries' on the metric, or start the analysis later")
+            if matrix is None or not np.nansum(matrix[:, -1]) > 0:
+                continue  # the judge reports every look as no data, with the reason
             out[metric.name] = np.nansum(matrix, axis=0)
             _same_buckets(le, metric.name, bounds)
         return out
@@ -190,9 +196,10 @@ class Analysis:
     def judge(self, data: LookData) -> list[Verdict]:
         """Replay the judges over the lined-up looks; one verdict per look."""
         spec = self.template.spec
+        min_looks = math.ceil(spec.min_duration / self.interval)
         judges = {m.name: judge_for(m, alpha=self.alphas[m.name] or spec.alpha,
                                     le=data.le.get(m.name),
-                                    reference=data.reference.get(m.name))
+                                    reference=data.reference.get(m.name), min_looks=min_looks)
                   for m in spec.metrics}
         verdicts = []
         for k, end in enumerate(data.times):
@@ -212,7 +219,14 @@ class Analysis:
     def _queries_of(self, metric: str) -> dict[str, str]:
         return {f"{scope}.{role}": q for scope, rendered in self.queries.items()
                 for (name, role), q in rendered.items()
-                if name == metric and not (scope == "baseline" and self._canary_only(name))}
+                if name == metric}
+
+
+def _first_cause(error: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups of a task group."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 async def _query_or_none(source: MetricsSource, query: str, start: float, end: float,
@@ -285,11 +299,15 @@ def analysis_from(template: AnalysisTemplate, *, canary: Mapping[str, str],
                   baseline: Mapping[str, str], start: float,
                   args: Mapping[str, str] | None = None) -> Analysis:
     """An :class:`Analysis` from plain mappings (command line, webhook body)."""
-    try:
-        return Analysis(template=template, canary=Scope(**canary), baseline=Scope(**baseline),
-                        start=start, args=args)
-    except TypeError as error:
-        raise ConfigError(f"bad scope: {error}") from error
+    scopes = {}
+    for side, values in (("canary", canary), ("baseline", baseline)):
+        unknown = sorted(set(values) - set(Scope.model_fields))
+        if unknown:
+            raise ConfigError(f"the {side} scope has unknown key(s) {', '.join(unknown)}",
+                              hint=f"a scope takes {', '.join(Scope.model_fields)}")
+        scopes[side] = Scope(**values)
+    return Analysis(template=template, canary=scopes["canary"], baseline=scopes["baseline"],
+                    start=start, args=args)
 
 
 def summarize(verdicts: Sequence[Verdict | FailedLook]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from auspice import analyses
@@ -38,8 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="baseline scope, like --canary")
     parser.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE",
                         help="a template argument")
-    parser.add_argument("--start", required=True, help="canary start: RFC 3339 or epoch seconds")
-    parser.add_argument("--end", help="end of the window (default: now)")
+    parser.add_argument("--start", required=True,
+                        help="canary start: RFC 3339 (UTC when no offset) or epoch seconds")
+    parser.add_argument("--end", help="end of the window (default: now; at most the "
+                        "template's maxDuration after --start)")
     parser.add_argument("--bearer-token-file", type=Path)
     parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
@@ -58,16 +60,20 @@ def pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def parse_time(text: str) -> float:
+def parse_time(text: str, option: str) -> float:
+    """Epoch seconds or RFC 3339; a time without an offset is UTC, never local time."""
     try:
         return float(text)
     except ValueError:
         pass
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as error:
-        raise ConfigError(f"time {text!r} is neither epoch seconds nor RFC 3339",
+        raise ConfigError(f"{option} {text!r} is neither epoch seconds nor RFC 3339",
                           hint="e.g. 2026-01-01T00:30:00Z or 1767227400") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def resolve_template(name: str) -> AnalysisTemplate:
@@ -82,10 +88,12 @@ def resolve_template(name: str) -> AnalysisTemplate:
 
 def _analysis(args: argparse.Namespace) -> tuple[Analysis, float]:
     template = resolve_template(args.template)
-    start = parse_time(args.start)
-    end = parse_time(args.end) if args.end else time.time()
+    start = parse_time(args.start, "--start")
+    end = parse_time(args.end, "--end") if args.end else time.time()
     if end <= start:
         raise ConfigError(f"--end ({end}) is not after --start ({start})")
+    # The verdict is final at the maximum duration: looking further only costs time.
+    end = min(end, start + template.spec.max_duration)
     analysis = analysis_from(template, canary=pairs(args.canary, "--canary"),
                              baseline=pairs(args.baseline, "--baseline"), start=start,
                              args=pairs(args.arg, "--arg"))

@@ -51,10 +51,21 @@ class CountsJudge:
 
 
 class HistogramJudge:
+    """Slow-request counts at boundaries from the metric, or from the baseline's
+    histogram before the canary started. Without that reference the metric cannot be
+    judged: every look is no data (which fails after the no-data limit)."""
+
     def __init__(self, metric: HistogramMetric, alpha: float, le: np.ndarray | None,
                  reference: np.ndarray | None) -> None:
+        self.looks = 0
+        self.unjudgeable = ""
         if metric.boundaries is not None:
             boundaries = list(metric.boundaries)
+        elif reference is None or le is None:
+            self.unjudgeable = (f"the baseline had no histogram data in the "
+                                f"{metric.reference_window:g} s before the canary started, so "
+                                "no boundaries could be chosen (or set fixed 'boundaries')")
+            return
         else:
             boundaries = choose_boundaries(le=le, baseline_buckets=reference,
                                            quantiles=metric.effective_quantiles)
@@ -63,6 +74,10 @@ class HistogramJudge:
                                   tolerance=metric.tolerance, mode=metric.test_mode)
 
     def update(self, look: Look) -> TestResult:
+        self.looks += 1
+        if self.unjudgeable:
+            return TestResult.without_data(reason=self.unjudgeable, looks=self.looks,
+                                           effect="ratio of slow-request rates")
         def row(scope: str) -> np.ndarray:
             value = look.get(("buckets", scope))
             return np.full(self.le.size, np.nan) if value is None else value
@@ -96,10 +111,12 @@ class KayentaJudge:
 
     It is not anytime-valid (STATISTICS.md section 5); it is here so a Kayenta canary
     config can be judged the way Kayenta would, and ``rejected`` means "High or Low in
-    the configured direction at this look", not a sticky rejection.
+    the configured direction at this look", not a sticky rejection, and never before
+    the template's minimum duration (a two-point Mann-Whitney interval means nothing).
     """
 
-    def __init__(self, metric: KayentaMetric) -> None:
+    def __init__(self, metric: KayentaMetric, min_looks: int) -> None:
+        self.min_looks = min_looks  # no judgement on fewer points (not anytime-valid)
         gates = metric.effect_size.gates()
         self.config = ClassifierConfig.parse({
             "direction": metric.direction, "tolerance": metric.tolerance,
@@ -126,7 +143,8 @@ class KayentaJudge:
         no_data = label in ("Nodata", "NodataFailMetric") or not fresh
         interval = getattr(result, "interval", None) or (np.nan, np.nan)
         return TestResult(
-            e_value=np.nan, p_value=np.nan, rejected=label in ("High", "Low"),
+            e_value=np.nan, p_value=np.nan,
+            rejected=label in ("High", "Low") and self.looks >= self.min_looks,
             estimate=float(getattr(result, "estimate", np.nan) or np.nan),
             lower=float(interval[0]), upper=float(interval[1]),
             status=NO_DATA if no_data else OK,
@@ -137,7 +155,7 @@ class KayentaJudge:
 
 
 def judge_for(metric: AnyMetric, *, alpha: float, le: np.ndarray | None = None,
-              reference: np.ndarray | None = None) -> MetricJudge:
+              reference: np.ndarray | None = None, min_looks: int = 0) -> MetricJudge:
     """The judge of ``metric`` with its share ``alpha`` of the template's alpha."""
     if isinstance(metric, CountsMetric):
         return CountsJudge(metric, alpha)
@@ -147,4 +165,4 @@ def judge_for(metric: AnyMetric, *, alpha: float, le: np.ndarray | None = None,
         return GaugeJudge(metric, alpha)
     if isinstance(metric, ThresholdMetric):
         return ThresholdJudge(metric)
-    return KayentaJudge(metric)
+    return KayentaJudge(metric, min_looks)

@@ -10,10 +10,11 @@ The verdict of a look, in order of precedence:
 1. FAIL when a critical metric rejects, or when the weighted share of non-critical
    metrics that have not rejected falls under ``score_threshold`` (a percentage);
 2. FAIL when a metric has been without data for more looks in a row than its limit;
-3. NO DATA when a critical metric has no data in this look: the rollout holds;
-4. PASS when the maximum duration has passed without rejection (but never on a metric
-   that has never had data), or after the minimum duration when the confidence
-   sequence of every critical metric lies inside its tolerance;
+3. at the maximum duration: FAIL when a metric never had data or a critical metric has
+   none in this look, else PASS;
+4. NO DATA when a critical metric has no data in this look: the rollout holds;
+   PASS after the minimum duration when the confidence sequence of every critical
+   metric lies inside its tolerance;
 5. CONTINUE otherwise.
 
 Metrics of weight 0 are reported but take no part in any of these rules.
@@ -152,15 +153,15 @@ def decide(
             f"{e.policy.name} ({e.result.no_data_streak} looks: {e.result.reason})"
             for e in starved))
     missing = [e for e in critical if e.result.status != OK]
+    if elapsed >= max_duration:
+        never = [e.policy.name for e in evidence if not e.had_data]
+        if never or missing:
+            return verdict(Decision.FAIL, "maximum duration reached without data for: "
+                           + ", ".join(never or [e.policy.name for e in missing]))
+        return verdict(Decision.PASS, "maximum duration reached without a rejection")
     if missing:
         return verdict(Decision.NO_DATA, "no data this look: " + ", ".join(
             f"{e.policy.name} ({e.result.reason})" for e in missing))
-    if elapsed >= max_duration:
-        never = [e.policy.name for e in evidence if not e.had_data]
-        if never:
-            return verdict(Decision.FAIL, "maximum duration reached, but never any data for: "
-                           + ", ".join(never))
-        return verdict(Decision.PASS, "maximum duration reached without a rejection")
     if elapsed >= min_duration and critical and all(_inside(e) for e in critical):
         return verdict(Decision.PASS, "every critical metric is inside its tolerance "
                        "(confidence sequence upper bound)")

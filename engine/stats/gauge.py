@@ -111,12 +111,13 @@ class GaugeTest:
         if self.compare == "log_ratio":
             checks += [(c <= 0, "canary value is not positive (log ratio undefined)"),
                        (b <= 0, "baseline value is not positive (log ratio undefined)")]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            d = np.log(c) - np.log(b) if self.compare == "log_ratio" else c - b
+        checks.append((~np.isfinite(d), "canary - baseline overflowed"))
         reasons = problems(checks, len(c))
         ok = reasons == ""
         self._streak = np.where(ok, 0, self._streak + 1)
         self._data_looks += ok
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.log(c) - np.log(b) if self.compare == "log_ratio" else c - b
         self._open_sum += np.where(ok, d, 0.0)
         self._open_n += ok
         closed = self._open_n >= self.batch

@@ -133,15 +133,16 @@ class HistogramTest:
                              f"le values {bounds.tolist()}")
         idx = [int(np.flatnonzero(_matches(bounds, b))[0]) for b in self.boundaries]
         total = counts[:, -1:]
-        with np.errstate(invalid="ignore"):  # inf - inf: spoiled below
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: spoiled below
             slow = total - counts[:, idx]
         total = np.broadcast_to(total, slow.shape).copy()
         # A negative or non-finite count, or buckets that are not cumulative (counters
         # read at different moments, a reset) spoil the whole histogram of that look,
         # not just one boundary.
         with np.errstate(invalid="ignore"):
-            spoiled = (~np.isfinite(counts).all(axis=1) | (counts < 0).any(axis=1)
-                       | (np.diff(counts, axis=1) < 0).any(axis=1))
+            finite = np.isfinite(counts).all(axis=1)
+            spoiled = ~finite | (counts < 0).any(axis=1)
+            spoiled[finite] |= (np.diff(counts[finite], axis=1) < 0).any(axis=1)
         slow[spoiled] = np.nan
         total[spoiled] = np.nan
         return (slow, total), scalar
@@ -159,7 +160,8 @@ class HistogramTest:
         ok = (status == OK).all(axis=1)
         reasons = np.array([next((x for x in row if x), "") for row in per(r.reason)],
                            dtype=object)
-        worst = per(r.e_value).argmax(axis=1)
+        # the boundary with the most evidence, among those with data
+        worst = np.where(np.isnan(per(r.estimate)), -np.inf, per(r.e_value)).argmax(axis=1)
         rows = np.arange(metrics)
         counts = {f"{key}_at_{b:g}": per(value)[:, j]
                   for key, value in r.counts.items() for j, b in enumerate(self.boundaries)}

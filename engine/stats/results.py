@@ -47,6 +47,14 @@ class TestResult:
     effect: str
     counts: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def without_data(cls, *, reason: str, looks: int, effect: str) -> TestResult:
+        """A metric that could not be judged at all so far: every look was no data."""
+        nan = float("nan")
+        return cls(e_value=1.0, p_value=1.0, rejected=False, estimate=nan, lower=nan,
+                   upper=nan, status=NO_DATA, reason=reason, no_data_streak=looks,
+                   data_looks=0, looks=looks, effect=effect)
+
     def __getitem__(self, index: int) -> TestResult:
         """One metric's result out of a vectorized result."""
         picked = {

@@ -139,11 +139,16 @@ def test_no_data_streak_of_a_non_critical_metric_fails_too():
     assert v.decision is Decision.FAIL
 
 
-def test_no_data_of_a_critical_metric_holds_even_at_max_duration():
+def test_no_data_of_a_critical_metric_fails_at_max_duration():
+    # Holding on no data past the maximum duration would never end (a no-data limit
+    # longer than the analysis); the analysis could not confirm the canary: FAIL.
     v = verdict(evidence("errors", status="no_data", reason="no traffic", streak=1),
                 evidence("cpu"), elapsed=3600.0)
-    assert v.decision is Decision.NO_DATA
-    assert "errors" in v.reason and "no traffic" in v.reason
+    assert v.decision is Decision.FAIL
+    assert "errors" in v.reason and "without data" in v.reason
+    held = verdict(evidence("errors", status="no_data", reason="no traffic", streak=1),
+                   evidence("cpu"), elapsed=3000.0)
+    assert held.decision is Decision.NO_DATA and "no traffic" in held.reason
 
 
 def test_no_data_of_a_non_critical_metric_does_not_hold():

@@ -283,7 +283,11 @@ def _container_series(
         labels = {"cluster": cluster, "namespace": scenario.namespace, "pod": pod,
                   "container": scenario.workload}  # fmt: skip
         share = requests / 2.0
-        cpu_seconds = 0.05 * np.diff(times, prepend=times[0] - STEP) + 0.002 * share
+        # CPU is spent per request (2 ms), with no idle floor: CPU per request is only a
+        # fair comparison when it does not depend on load, which the resources template
+        # states as its precondition (a fixed idle cost makes a lightly loaded canary
+        # look several times worse).
+        cpu_seconds = 0.002 * share
         cpu_seconds *= rng.normal(1.0, 0.05, len(times)).clip(0.5, 1.5)
         yield MetricSeries("container_cpu_usage_seconds", "counter",
                            "container_cpu_usage_seconds_total", labels, times,
