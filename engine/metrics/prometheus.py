@@ -138,6 +138,7 @@ class PrometheusSource:
         self._session = session
         self._owns_session = session is None
         self._jitter = jitter
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         return self
@@ -151,7 +152,8 @@ class PrometheusSource:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if this source created it."""
+        """Close the HTTP session if this source created it; later queries are refused."""
+        self._closed = True
         if self._session is not None and self._owns_session:
             await self._session.close()
         self._session = None if self._owns_session else self._session
@@ -257,6 +259,9 @@ class PrometheusSource:
         return text.strip()
 
     def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ServerUnavailableError("the metrics source was closed", query="",
+                                         server=self.server)
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
