@@ -1,7 +1,8 @@
 """``auspice serve`` as a real process: kill -9 between two looks, and SIGTERM mid-look.
 
-The service is started with ``python -m auspice.webhooks.serve --config FILE`` (the
-function ``auspice serve`` runs), its clock frozen by the config's ``clock.startAt`` so
+The service is started with ``python -m auspice serve --config FILE`` (or, before the
+CLI has the command, ``python -m auspice.webhooks.serve``, which runs the same
+function), its clock frozen by the config's ``clock.startAt`` so
 the looks land in the backfilled data. After ``kill -9`` a new process on the same
 state file must continue the judgement with the start the first one recorded.
 """
@@ -52,11 +53,26 @@ def write_config(tmp_path: Path, *, prometheus: str, now: float, port: int,
     return path
 
 
+def serve_command(config: Path) -> list[str]:
+    """``python -m auspice serve`` once the CLI has it, else the module it runs."""
+    import contextlib
+    import io
+
+    from auspice.cli import build_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            build_parser().parse_args(["serve", "--config", str(config)])
+    except SystemExit:
+        return [sys.executable, "-m", "auspice.webhooks.serve", "--config", str(config)]
+    return [sys.executable, "-m", "auspice", "serve", "--config", str(config)]
+
+
 @contextmanager
 def serving(config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "auspice.webhooks.serve", "--config", str(config)],
+            serve_command(config),
             stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         wait_ready(port, process, log)
