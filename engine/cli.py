@@ -72,13 +72,19 @@ def _add_analysis_commands(commands: argparse._SubParsersAction) -> None:
     backtest.set_defaults(handler=analyze_command.run_backtest)
 
 
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    from auspice.webhooks.serve import add_serve_command
+
+    add_serve_command(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auspice", description="Progressive-delivery analysis engine: anytime-valid "
         "canary judgements across many Kubernetes clusters.")
     parser.add_argument("--version", action="version", version=f"auspice {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_demo, _add_validate, _add_analysis_commands):
+    for add in (_add_demo, _add_validate, _add_analysis_commands, _add_serve):
         add(commands)
     return parser
 
