@@ -306,7 +306,7 @@ class Orchestrator:
                     raise ClusterFailed(result)
                 if not result.passed:
                     await rollback(run, [row.cluster], self.settings.finish,
-                                   what="cluster.rollback")
+                                   what="cluster.rollback", status="failed")
                 return result
 
         await run.record("wave.started", details={"wave": index, "name": wave.name,

@@ -49,12 +49,12 @@ def rollback_details(report: FanoutReport) -> dict[str, Any]:
 
 
 async def rollback(run: RolloutRun, clusters: list[str], settings: FinishSettings,
-                   *, what: str = "rollback") -> FanoutReport:
+                   *, what: str = "rollback", status: str = "rolled_back") -> FanoutReport:
     """Canary weight 0 in ``clusters`` at once; records the per-cluster result."""
     report = await set_weights_everywhere(run.router, clusters, Weights.all_stable(),
                                           per_cluster_timeout=settings.per_cluster_timeout,
                                           force=True)
-    done = {r.cluster: {"weight": 0, "status": "rolled_back"} for r in report.results if r.ok}
+    done = {r.cluster: {"weight": 0, "status": status} for r in report.results if r.ok}
     failed = [r.cluster for r in report.failed]
     await run.record(what, details=rollback_details(report),
                      fields={"pending_rollback": failed}, clusters=done)

@@ -52,11 +52,13 @@ spec:
       kind: counts
       critical: true
       tolerance: 1.5
-      events: sum(increase(sim_errors_total{cluster="{{cluster}}", version="{{version}}"}[{{interval}}]))
-      total: sum(increase(sim_requests_total{cluster="{{cluster}}", version="{{version}}"}[{{interval}}]))
+      events: >-
+        sum(increase(sim_errors_total{cluster="{{cluster}}",version="{{version}}"}[{{interval}}]))
+      total: >-
+        sum(increase(sim_requests_total{cluster="{{cluster}}",version="{{version}}"}[{{interval}}]))
 """
 
-_QUERY = re.compile(r"(sim_errors_total|sim_requests_total)\{cluster=\"([^\"]+)\", "
+_QUERY = re.compile(r"(sim_errors_total|sim_requests_total)\{cluster=\"([^\"]+)\", ?"
                     r"version=\"([^\"]+)\"\}")
 
 

@@ -94,3 +94,37 @@ FAST = Settings(cluster=ClusterSettings(write_patience=60.0, retry_backoff=5.0),
 async def orchestrator(sim: SimWorld, path: Path) -> Orchestrator:
     store = await RolloutStore.open(path)
     return Orchestrator(store=store, world=sim.world, settings=FAST)
+
+
+class Driver:
+    """Runs one rollout with a listener that approves waves and fires test hooks."""
+
+    def __init__(self, orch: Orchestrator) -> None:
+        import asyncio
+
+        self.orch = orch
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+        self.hooks: list[tuple[Any, asyncio.Event]] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+        orch.listeners.append(self._listen)
+
+    def when(self, predicate: Any) -> Any:
+        import asyncio
+
+        event = asyncio.Event()
+        self.hooks.append((predicate, event))
+        return event
+
+    def _listen(self, rollout: str, n: int, what: str, details: Any) -> None:
+        import asyncio
+
+        self.seen.append((what, dict(details)))
+        if what == "state.awaiting_approval":
+            self.tasks.append(asyncio.ensure_future(self.orch.approve(rollout, who="bob")))
+        for predicate, event in self.hooks:
+            if not event.is_set() and predicate(what, details):
+                event.set()
+
+
+async def events(orch: Orchestrator, rollout: str) -> list[Any]:
+    return await orch.store.events(rollout)
