@@ -1,0 +1,81 @@
+"""The state table and the plan's validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auspice.plan import load_plan, plan_from_data
+from auspice.rollout_states import (
+    ABORTABLE,
+    ON_ENTRY,
+    TRANSITIONS,
+    Event,
+    IllegalTransition,
+    State,
+    apply,
+    table_markdown,
+)
+from auspice.specs import SpecError
+from auspice.validate import validate_report
+
+HERE = Path(__file__).parent
+DOCS = HERE.parents[1] / "docs" / "rollouts.md"
+
+
+def test_abort_is_legal_from_every_moving_state_and_ends_aborted() -> None:
+    for state in State:
+        if state.final:
+            with pytest.raises(IllegalTransition):
+                apply(state, Event.ABORT)
+            continue
+        transition = apply(state, Event.ABORT)
+        assert transition.next is State.ROLLING_BACK or state not in ABORTABLE
+    assert apply(State.REVERTING, Event.REVERTED, aborted=True).next is State.ABORTED
+    assert apply(State.REVERTING, Event.REVERTED).next is State.FAILED
+
+
+def test_every_non_final_state_is_reachable_and_has_an_entry_action() -> None:
+    targets = {t.next for t in TRANSITIONS.values()} | {State.ABORTED}  # apply(aborted=True)
+    assert {s for s in State if s is not State.PENDING} <= targets
+    assert set(ON_ENTRY) == {s for s in State if not s.final and s is not State.PENDING}
+
+
+def test_final_states_accept_nothing() -> None:
+    assert not [key for key in TRANSITIONS if key[0].final]
+
+
+def test_docs_print_the_table() -> None:
+    assert table_markdown() in DOCS.read_text()
+
+
+def test_plan_round_trips_through_the_store_format() -> None:
+    plan = load_plan(str(HERE / "plan.yaml"))
+    assert plan_from_data(plan.to_data()) == plan
+
+
+def test_plan_rules_are_reported_with_lines(tmp_path: Path) -> None:
+    text = (HERE / "plan.yaml").read_text()
+    text = text.replace("{weight: 50, hold: 5m}", "{weight: 5, hold: 5m}")
+    text = text.replace("name: prod-rest", "name: prod-eu")
+    text = text.replace("        - {weight: 100, hold: 1m}\n  options",
+                        "        - {weight: 90, hold: 1m}\n  options")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_plan(str(bad))
+    messages = [(p.line, p.message) for p in caught.value.problems]
+    assert any("must rise" in m for _, m in messages)
+    assert any("used twice" in m for _, m in messages)
+    assert any("not 100" in m for _, m in messages)
+    assert all(line is not None for line, _ in messages)
+
+
+def test_validate_covers_rollout_plans(tmp_path: Path) -> None:
+    report = validate_report([str(HERE / "plan.yaml")])
+    assert report.ok and report.documents[0].kind == "RolloutPlan"
+    bad = tmp_path / "typo.yaml"
+    bad.write_text((HERE / "plan.yaml").read_text().replace("bakeTime", "bakeTmie"))
+    report = validate_report([str(bad)])
+    assert not report.ok and "bakeTmie" in report.problems[0].field
