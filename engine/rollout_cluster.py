@@ -99,7 +99,7 @@ async def run_cluster(run: RolloutRun, row: ClusterRow, *, wave: int,
             await run.record("cluster.failed", details={
                 "cluster": row.cluster, "wave": wave, "step": index, "reason": look.reason},
                 clusters={row.cluster: {"status": "failed", "last_verdict": "fail"}})
-            return ClusterResult(row.cluster, False, f"cluster {row.cluster}: {look.reason}")
+            return ClusterResult(row.cluster, False, look.reason)
     await run.record("cluster.done", details={"cluster": row.cluster, "wave": wave},
                      clusters={row.cluster: {"status": "done"}})
     return ClusterResult(row.cluster, True, "promoted")
