@@ -139,7 +139,7 @@ class HistogramTest:
         # A negative or non-finite count, or buckets that are not cumulative (counters
         # read at different moments, a reset) spoil the whole histogram of that look,
         # not just one boundary.
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             finite = np.isfinite(counts).all(axis=1)
             spoiled = ~finite | (counts < 0).any(axis=1)
             spoiled[finite] |= (np.diff(counts[finite], axis=1) < 0).any(axis=1)
