@@ -157,6 +157,7 @@ class RolloutStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._changed = asyncio.Condition()
+        self.version = 0  # bumped by every write of this process
 
     @classmethod
     async def open(cls, path: str | Path) -> RolloutStore:
@@ -230,6 +231,7 @@ class RolloutStore:
         return n
 
     async def _notify(self) -> None:
+        self.version += 1
         async with self._changed:
             self._changed.notify_all()
 
@@ -272,11 +274,13 @@ class RolloutStore:
 
         return await self.store.run(work)
 
-    async def wait_for_change(self, seconds: float) -> None:
-        """Return when anything was written (in this process), or after ``seconds``."""
+    async def wait_for_change(self, seconds: float, *, since: int) -> None:
+        """Return once :attr:`version` differs from ``since`` (something was written in
+        this process), or after ``seconds``."""
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait(), seconds)
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.version != since),
+                                       seconds)
             except TimeoutError:
                 pass
 

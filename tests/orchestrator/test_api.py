@@ -1,0 +1,189 @@
+"""The rollouts API and the CLI commands against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from auspice.orchestrator import Orchestrator
+from auspice.rollout_command import add_rollout_commands
+from auspice.store import Store
+from auspice.webhooks import rollouts_api
+from auspice.webhooks.app import create_app
+from auspice.webhooks.auth import TokenAuth, TokenEntry
+from auspice.webhooks.config import ServeConfig
+from auspice.webhooks.context import ServiceContext
+from auspice.webhooks.templates import TemplateResolver
+
+from .world import FAST, HERE, SimWorld, sim_world
+
+TOKENS = {"viewer": "viewer-token-0123456789abcdef",
+          "operator": "operator-token-0123456789abcdef"}
+
+
+def auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, SimWorld]]:
+    sim = sim_world()
+    store = await Store(tmp_path / "state.db").open()
+    from auspice.rollout_store import RolloutStore
+
+    rollouts = RolloutStore(store)
+    await rollouts.ensure()
+    orchestrator = Orchestrator(store=rollouts, world=sim.world, settings=FAST)
+    tokens = TokenAuth([TokenEntry.model_validate({"name": f"{role}-caller", "role": role,
+                                                   "token": token})
+                        for role, token in TOKENS.items()])
+    context = ServiceContext(
+        config=ServeConfig.model_validate({"prometheus": {"url": "http://127.0.0.1:9"},
+                                           "auth": {"tokensFile": "/nonexistent"}}),
+        source=sim.source, store=store, templates=TemplateResolver(None), tokens=tokens,
+        clock=sim.clock)
+    app = create_app(context)
+    rollouts_api.add_routes(app, orchestrator)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    yield client, sim
+    await client.close()
+    await store.close()
+
+
+def plan_body() -> dict[str, Any]:
+    return {"planYaml": (HERE / "plan.yaml").read_text()}
+
+
+async def until(client: TestClient, rollout: str, state: str) -> dict[str, Any]:
+    for _ in range(2000):
+        answer = await client.get(f"/api/v1/rollouts/{rollout}", headers=auth("viewer"))
+        data = await answer.json()
+        if data["state"] == state:
+            return data
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"rollout never reached {state}: {data['state']}")
+
+
+async def test_start_approve_and_promote(api: tuple[TestClient, SimWorld]) -> None:
+    client, _ = api
+    answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("operator"))
+    assert answer.status == 201
+    rollout = (await answer.json())["id"]
+    waiting = await until(client, rollout, "awaiting_approval")
+    assert waiting["wave"] == 2
+    answer = await client.post(f"/api/v1/rollouts/{rollout}/approve", headers=auth("operator"))
+    assert answer.status == 200
+    await until(client, rollout, "succeeded")
+    answer = await client.post(f"/api/v1/rollouts/{rollout}/approve", headers=auth("operator"))
+    assert answer.status == 409
+
+
+async def test_roles_and_bad_input(api: tuple[TestClient, SimWorld]) -> None:
+    client, _ = api
+    answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("viewer"))
+    assert answer.status == 403
+    answer = await client.post("/api/v1/rollouts", json=plan_body())
+    assert answer.status == 401
+    broken = {"planYaml": plan_body()["planYaml"].replace("bakeTime", "bakeTmie")}
+    answer = await client.post("/api/v1/rollouts", json=broken, headers=auth("operator"))
+    assert answer.status == 422 and "bakeTmie" in (await answer.json())["field"]
+    answer = await client.get("/api/v1/rollouts/r-nope", headers=auth("viewer"))
+    assert answer.status == 404
+    answer = await client.post("/api/v1/rollouts/r-nope/abort", json={"reason": "x"},
+                               headers=auth("operator"))
+    assert answer.status == 404
+
+
+async def test_abort_answers_per_cluster_and_needs_operator_and_reason(
+        api: tuple[TestClient, SimWorld]) -> None:
+    client, sim = api
+    answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("operator"))
+    rollout = (await answer.json())["id"]
+    await until(client, rollout, "awaiting_approval")
+    path = f"/api/v1/rollouts/{rollout}/abort"
+    assert (await client.post(path, json={"reason": "x"}, headers=auth("viewer"))).status == 403
+    assert (await client.post(path, json={}, headers=auth("operator"))).status == 400
+    answer = await client.post(path, json={"reason": "pager"}, headers=auth("operator"))
+    assert answer.status == 200
+    report = await answer.json()
+    assert report["state"] == "aborted"
+    assert set(report["rollback"]["clusters"]) == {"staging-eu", "prod-eu"}
+    assert report["revert"]["status"] == "pushed"
+    assert all(w.canary == 0 for w in sim.router.weights.values())
+    again = await (await client.post(path, json={"reason": "again"},
+                                     headers=auth("operator"))).json()
+    assert again["already"] is True and sim.reverter.pushes == 1
+
+
+async def test_event_stream_sends_every_entry_in_order(api: tuple[TestClient, SimWorld]) -> None:
+    client, _ = api
+    answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("operator"))
+    rollout = (await answer.json())["id"]
+    await until(client, rollout, "awaiting_approval")
+    await client.post(f"/api/v1/rollouts/{rollout}/approve", headers=auth("operator"))
+    stream = await client.get(f"/api/v1/rollouts/{rollout}/events", headers=auth("viewer"))
+    assert stream.headers["Content-Type"] == "text/event-stream"
+    text = await asyncio.wait_for(stream.text(), 30)
+    blocks = [b for b in text.split("\n\n") if b.startswith("id:")]
+    ids = [int(b.split("\n")[0].removeprefix("id: ")) for b in blocks]
+    assert ids == list(range(1, len(ids) + 1))
+    last = json.loads(blocks[-1].split("\ndata: ")[1])
+    assert last["what"] == "state.succeeded"
+    resumed = await client.get(f"/api/v1/rollouts/{rollout}/events",
+                               headers={**auth("viewer"), "Last-Event-ID": str(ids[-3])})
+    again = [b for b in (await resumed.text()).split("\n\n") if b.startswith("id:")]
+    assert len(again) == 2
+
+
+def cli(argv: list[str]) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="auspice")
+    add_rollout_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = args.handler(args)
+    return code, out.getvalue()
+
+
+async def test_cli_start_status_approve_abort(api: tuple[TestClient, SimWorld],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = api
+    server = str(client.make_url("/"))
+    monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["operator"])
+    code, out = await asyncio.to_thread(cli, ["rollout", "start", str(HERE / "plan.yaml"),
+                                              "--server", server, "--json"])
+    assert code == 0
+    rollout = json.loads(out)["id"]
+    await until(client, rollout, "awaiting_approval")
+    code, out = await asyncio.to_thread(cli, ["rollout", "status", rollout, "--server", server])
+    assert code == 0 and "awaiting_approval" in out and "prod-eu" in out
+    code, out = await asyncio.to_thread(cli, ["abort", rollout, "--reason", "incident 42",
+                                              "--server", server])
+    assert code == 0
+    assert f"rollout {rollout}: aborted" in out
+    assert "staging-eu" in out and "prod-eu" in out and "revert:" in out
+    code, out = await asyncio.to_thread(cli, ["rollout", "status", "--server", server])
+    assert rollout in out
+
+
+async def test_cli_reports_a_refusal(api: tuple[TestClient, SimWorld],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from auspice.rollout_command import ApiCallError
+
+    client, _ = api
+    monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["viewer"])
+    with pytest.raises(ApiCallError, match="403"):
+        await asyncio.to_thread(cli, ["abort", "r-x", "--reason", "y", "--server",
+                                      str(client.make_url("/"))])
+
+
