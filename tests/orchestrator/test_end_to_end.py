@@ -1,0 +1,233 @@
+"""End to end: 5 Kubernetes API test servers, real Prometheus scraping metrics that follow
+the weights in those servers, a real bare Git repository, real time.
+
+Slow by nature (each rollout holds for real seconds); the holds are short (8 s at 20 %,
+looks every 4 s) so the whole file stays around two minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.integration import require_binary
+from support.kube_api import (
+    SAMPLE_NAME,
+    SAMPLE_NAMESPACE,
+    KubeApiServer,
+    ObjectKey,
+    destination_rule,
+    kube_api_servers,
+    virtual_service,
+)
+from support.prometheus import start_prometheus
+
+from auspice.orchestrator import Orchestrator
+from auspice.rollout_demo import make_repository, remote_log
+from auspice.rollout_states import State
+from auspice.rollout_store import RolloutStore
+
+from .mesh import CLUSTERS, MeshExporter, build_world, canary_weight, write_inventory, write_plan
+
+VS = ObjectKey("networking.istio.io", "virtualservices", SAMPLE_NAMESPACE, SAMPLE_NAME)
+HERE = Path(__file__).parent
+
+
+@dataclass
+class Mesh:
+    root: Path
+    servers: dict[str, KubeApiServer]
+    exporter: MeshExporter
+    prometheus: str
+    kubeconfig: Path
+    labels: Path
+    repository: str
+    sha: str
+
+    def weights(self) -> dict[str, int]:
+        return {n: canary_weight(s.get(VS)) for n, s in self.servers.items()}
+
+    def plan_file(self, hold: str = "8s") -> Path:
+        return write_plan(self.root / "plan.yaml", repository=self.repository, sha=self.sha,
+                          hold=hold)
+
+    async def orchestrator(self, state: Path | None = None) -> tuple[Orchestrator, Any]:
+        built = build_world(kubeconfig=self.kubeconfig, labels=self.labels,
+                            prometheus=self.prometheus, plan_file=self.plan_file(),
+                            cache_dir=self.root / "cache")
+        store = await RolloutStore.open(state or self.root / "state.db")
+        return Orchestrator(store=store, world=built.world), built
+
+    def reverts(self) -> list[str]:
+        return [line for line in remote_log(self.repository, self.root)
+                if line.split(" ", 1)[1].startswith("Revert")]
+
+
+@pytest.fixture
+async def mesh() -> AsyncIterator[Mesh]:
+    binary = require_binary("prometheus")
+    root = Path(tempfile.mkdtemp(prefix="auspice-e2e-"))
+    async with kube_api_servers(len(CLUSTERS), names=list(CLUSTERS)) as started:
+        servers = dict(zip(CLUSTERS, started, strict=True))
+        for server in started:
+            server.seed(virtual_service(extra_routes=False))
+            server.seed(destination_rule())
+        exporter = MeshExporter(servers)
+        await exporter.start()
+        scrape = {"job_name": "mesh", "scrape_interval": "1s", "scrape_timeout": "1s",
+                  "static_configs": [{"targets": [exporter.url]}]}
+        prometheus = await asyncio.to_thread(start_prometheus, root / "data",
+                                             scrape_configs=[scrape], binary=binary)
+        kubeconfig, labels = write_inventory(started, root)
+        repository, sha = await asyncio.to_thread(make_repository, root)
+        try:
+            yield Mesh(root, servers, exporter, prometheus.url, kubeconfig, labels,
+                       repository, sha)
+        finally:
+            await asyncio.to_thread(prometheus.stop)
+            await exporter.stop()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+async def run(mesh: Mesh) -> tuple[Any, Orchestrator, Any]:
+    orch, built = await mesh.orchestrator()
+    rollout = await orch.start(built.plan, who="e2e")
+    return rollout, orch, built
+
+
+async def test_healthy_plan_promotes_through_three_waves(mesh: Mesh) -> None:
+    rollout, orch, built = await run(mesh)
+    try:
+        record = await asyncio.wait_for(orch.wait(rollout), 180)
+    finally:
+        await built.close()
+    assert record.state is State.SUCCEEDED, record.outcome
+    assert mesh.weights() == dict.fromkeys(CLUSTERS, 100)
+    assert mesh.reverts() == []
+    looks = [e for e in await orch.store.events(rollout) if e.what == "look"]
+    assert {e.details["cluster"] for e in looks} == set(CLUSTERS)
+    assert all(e.details["verdict"] in ("continue", "pass", "nodata") for e in looks)
+
+
+async def test_regressed_plan_fails_in_wave_two_and_reverts_once(mesh: Mesh) -> None:
+    mesh.exporter.regressed_in = {"prod-eu"}
+    rollout, orch, built = await run(mesh)
+    try:
+        record = await asyncio.wait_for(orch.wait(rollout), 180)
+    finally:
+        await built.close()
+    assert record.state is State.FAILED
+    assert (record.outcome["wave"], record.outcome["failed_cluster"]) == (1, "prod-eu")
+    assert mesh.weights() == dict.fromkeys(CLUSTERS, 0)
+    assert sorted(record.touched) == ["prod-eu", "staging-eu"]
+    untouched = [mesh.servers[c].count("PATCH") for c in
+                 ("prod-us-east", "prod-us-west", "prod-asia")]
+    assert untouched == [0, 0, 0]
+    assert len(mesh.reverts()) == 1
+    assert record.revert["status"] == "pushed"
+
+
+async def test_abort_in_the_middle_of_a_hold_rolls_back_everywhere(mesh: Mesh) -> None:
+    rollout, orch, built = await run(mesh)
+    try:
+        for _ in range(600):
+            record = await orch.status(rollout)
+            row = record.cluster("prod-eu")
+            if row is not None and row.status == "holding":
+                break
+            await asyncio.sleep(0.1)
+        assert mesh.weights()["prod-eu"] == 20
+        report = await asyncio.wait_for(orch.abort(rollout, who="oncall",
+                                                   reason="e2e abort"), 60)
+        again = await asyncio.wait_for(orch.abort(rollout, who="oncall", reason="again"), 60)
+    finally:
+        await built.close()
+    assert report.state == "aborted"
+    assert set(report.rollback["clusters"]) == {"staging-eu", "prod-eu"}
+    assert mesh.weights() == dict.fromkeys(CLUSTERS, 0)
+    assert len(mesh.reverts()) == 1 and again.already
+
+
+async def test_409_storm_on_one_virtualservice_is_retried_through(mesh: Mesh) -> None:
+    mesh.servers["prod-eu"].concurrent_writer(VS, times=8)  # more than one write's retries
+    rollout, orch, built = await run(mesh)
+    try:
+        record = await asyncio.wait_for(orch.wait(rollout), 180)
+    finally:
+        await built.close()
+    assert record.state is State.SUCCEEDED
+    events = await orch.store.events(rollout)
+    failed = [e for e in events if e.what == "weights.write_failed"]
+    assert failed and all(e.details["cluster"] == "prod-eu" for e in failed)
+    assert mesh.weights()["prod-eu"] == 100
+
+
+CHILD = HERE / "e2e_child.py"
+
+
+def child(mesh: Mesh, mode: str, state: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), mode, str(mesh.kubeconfig), str(mesh.labels),
+         mesh.prometheus, str(mesh.plan_file("12s")), str(state), str(mesh.root / "cache")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+async def test_kill_9_mid_hold_then_restart_resumes_with_the_remaining_hold(
+        mesh: Mesh) -> None:
+    state = mesh.root / "killed.db"
+    first = child(mesh, "start", state)
+    store = None
+    try:
+        for _ in range(900):
+            await asyncio.sleep(0.1)
+            if state.exists():
+                store = store or await RolloutStore.open(state)
+                ids = await store.ids()
+                record = await store.get(ids[0]) if ids else None
+                row = record.cluster("prod-eu") if record else None
+                if row is not None and row.status == "holding" and row.step == 0:
+                    break
+            assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+        await asyncio.sleep(3)  # well inside the 12 s hold
+        first.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait)
+        assert store is not None
+        killed_at = await store.get(ids[0])
+        await asyncio.sleep(2)
+        second = child(mesh, "resume", state)
+        _, err = await asyncio.to_thread(second.communicate, timeout=240)
+        assert second.returncode == 0, err.decode()[-3000:]
+        record = await store.get(ids[0])
+        events = await store.events(ids[0])
+    finally:
+        if first.poll() is None:
+            first.kill()
+        if store is not None:
+            await store.close()
+    assert killed_at is not None and killed_at.state is State.RUNNING
+    assert record is not None and record.state is State.SUCCEEDED
+    assert [e.n for e in events] == list(range(1, len(events) + 1))
+    sets = [e for e in events if e.what == "weights.set" and e.details["cluster"] == "prod-eu"]
+    assert [e.details["step"] for e in sets] == [0, 1]
+    resumed = next(e for e in events if e.what == "step.resumed")
+    assert (resumed.details["cluster"], resumed.details["step"]) == ("prod-eu", 0)
+    held = resumed.details["held_seconds"]
+    assert 5 <= held <= 11
+    assert abs(resumed.details["remaining_seconds"] - (12 - held)) < 0.01
+    assert resumed.details["live"] == "canary=20 stable=80"
+    step1 = next(e for e in events if e.what == "step.intent"
+                 and e.details["cluster"] == "prod-eu" and e.details["step"] == 1)
+    assert step1.at - sets[0].at >= 12  # not early, although the service was down
+    assert step1.at - sets[0].at < 12 + 4 + 6  # nor from zero (a full 12 s after restart)
+    assert mesh.weights() == dict.fromkeys(CLUSTERS, 100)
