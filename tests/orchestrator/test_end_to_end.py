@@ -32,8 +32,9 @@ from support.kube_api import (
 )
 from support.prometheus import start_prometheus
 
-from auspice.orchestrator import Orchestrator
+from auspice.orchestrator import Orchestrator, Settings
 from auspice.rollout_demo import make_repository, remote_log
+from auspice.rollout_finish import FinishSettings
 from auspice.rollout_states import State
 from auspice.rollout_store import RolloutStore
 
@@ -61,12 +62,21 @@ class Mesh:
         return write_plan(self.root / "plan.yaml", repository=self.repository, sha=self.sha,
                           hold=hold)
 
-    async def orchestrator(self, state: Path | None = None) -> tuple[Orchestrator, Any]:
+    async def orchestrator(self, settings: Settings | None = None) -> tuple[Orchestrator, Any]:
         built = build_world(kubeconfig=self.kubeconfig, labels=self.labels,
                             prometheus=self.prometheus, plan_file=self.plan_file(),
                             cache_dir=self.root / "cache")
-        store = await RolloutStore.open(state or self.root / "state.db")
-        return Orchestrator(store=store, world=built.world), built
+        store = await RolloutStore.open(self.root / "state.db")
+        return Orchestrator(store=store, world=built.world, settings=settings), built
+
+    def reject_pushes(self, times: int) -> None:
+        """A pre-receive hook on the remote that refuses the next ``times`` pushes."""
+        hook = Path(self.repository.removeprefix("file://")) / "hooks" / "pre-receive"
+        hook.write_text("#!/bin/sh\n"
+                        'n=$(cat rejections 2>/dev/null || echo 0)\n'
+                        f'if [ "$n" -lt {times} ]; then echo $((n+1)) > rejections; '
+                        'echo "policy: pushes paused" >&2; exit 1; fi\n')
+        hook.chmod(0o755)
 
     def reverts(self) -> list[str]:
         return [line for line in remote_log(self.repository, self.root)
@@ -99,8 +109,9 @@ async def mesh() -> AsyncIterator[Mesh]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-async def run(mesh: Mesh) -> tuple[Any, Orchestrator, Any]:
-    orch, built = await mesh.orchestrator()
+async def run(mesh: Mesh, settings: Settings | None = None
+              ) -> tuple[Any, Orchestrator, Any]:
+    orch, built = await mesh.orchestrator(settings)
     rollout = await orch.start(built.plan, who="e2e")
     return rollout, orch, built
 
@@ -120,8 +131,10 @@ async def test_healthy_plan_promotes_through_three_waves(mesh: Mesh) -> None:
 
 
 async def test_regressed_plan_fails_in_wave_two_and_reverts_once(mesh: Mesh) -> None:
+    """Also the fault "a push rejected twice": the third attempt pushes the one revert."""
     mesh.exporter.regressed_in = {"prod-eu"}
-    rollout, orch, built = await run(mesh)
+    mesh.reject_pushes(2)
+    rollout, orch, built = await run(mesh, Settings(finish=FinishSettings(revert_backoff=0.2)))
     try:
         record = await asyncio.wait_for(orch.wait(rollout), 180)
     finally:
@@ -135,6 +148,11 @@ async def test_regressed_plan_fails_in_wave_two_and_reverts_once(mesh: Mesh) -> 
     assert untouched == [0, 0, 0]
     assert len(mesh.reverts()) == 1
     assert record.revert["status"] == "pushed"
+    events = await orch.store.events(rollout)
+    failures = [e for e in events if e.what == "revert.attempt_failed"]
+    assert [(e.details["attempt"], e.details["type"]) for e in failures] == [
+        (1, "PushRejected"), (2, "PushRejected")]
+    assert "pushes paused" in failures[0].details["error"]
 
 
 async def test_abort_in_the_middle_of_a_hold_rolls_back_everywhere(mesh: Mesh) -> None:
