@@ -94,9 +94,8 @@ class Orchestrator:
 
     async def start(self, plan: RolloutPlan, *, who: str) -> str:
         """Create a rollout of ``plan`` and start driving it; returns its id."""
-        templates = self._templates(plan)
+        self._templates(plan)  # an unknown template is refused before anything is stored
         waves = self._select(plan)
-        del templates
         rollout = await self.store.create(
             name=plan.name, plan=plan.to_data(), clusters=waves, who=who,
             at=self.world.clock.now(),
@@ -151,8 +150,10 @@ class Orchestrator:
                 await run.record("rollout.abort", who=who, details={
                     "reason": reason, "from": record.state.value, "wave": record.wave},
                     fields={"state": transition.next, "aborted": True})
-            else:
-                await run.record("rollout.abort_repeated", who=who, details={
+            else:  # already rolling back or over: nothing to cancel, nothing new to do
+                promoted = record.state in (State.SUCCEEDED, State.PARTIALLY_SUCCEEDED)
+                what = "rollout.abort_refused" if promoted else "rollout.abort_repeated"
+                await run.record(what, who=who, details={
                     "reason": reason, "state": record.state.value})
             if run.task is None or run.task.done():
                 if record.state.final and not record.pending_rollback:

@@ -269,3 +269,49 @@ async def test_approve_in_the_wrong_state_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IllegalTransition):
         await orch.approve(rollout, who="bob")
     await orch.abort(rollout, who="x", reason="cleanup")
+
+
+async def test_two_concurrent_aborts_give_one_rollback_and_one_revert(tmp_path: Path) -> None:
+    sim = sim_world()
+    orch = await orchestrator(sim, tmp_path / "s.db")
+    driver = Driver(orch)
+    in_wave2 = driver.when(lambda what, d: what == "look" and d["cluster"] == "prod-eu")
+    rollout = await orch.start(plan(), who="alice")
+    await asyncio.wait_for(in_wave2.wait(), 30)
+    first, second = await asyncio.gather(
+        orch.abort(rollout, who="a", reason="one"), orch.abort(rollout, who="b", reason="two"))
+    assert first.state == second.state == "aborted"
+    assert [first.already, second.already] == [False, True]
+    assert sim.reverter.calls == 1
+    whats = [e.what for e in await events(orch, rollout)]
+    assert whats.count("rollback") == 1 and whats.count("rollout.abort") == 1
+
+
+async def test_abort_of_a_finished_rollout_changes_nothing(tmp_path: Path) -> None:
+    sim = sim_world()
+    orch = await orchestrator(sim, tmp_path / "s.db")
+    Driver(orch)
+    rollout = await orch.start(plan(), who="alice")
+    await orch.wait(rollout)
+    report = await orch.abort(rollout, who="late", reason="too late")
+    assert report.already and report.state == "succeeded"
+    assert all(w == Weights.canary_percent(100) for w in sim.router.weights.values())
+    assert sim.reverter.calls == 0
+
+
+async def test_unknown_template_or_empty_wave_is_refused_before_anything_is_stored(
+        tmp_path: Path) -> None:
+    from auspice.errors import ConfigError
+    from auspice.plan import plan_from_data
+
+    sim = sim_world()
+    orch = await orchestrator(sim, tmp_path / "s.db")
+    data = plan().to_data()
+    data["spec"]["analyses"] = [{"template": "nope"}]
+    with pytest.raises(ConfigError, match="nope"):
+        await orch.start(plan_from_data(data), who="alice")
+    data = plan().to_data()
+    data["spec"]["waves"][2]["clusters"] = {"matchLabels": {"env": "prod", "region": "mars"}}
+    with pytest.raises(ConfigError, match="prod-rest"):
+        await orch.start(plan_from_data(data), who="alice")
+    assert await orch.store.ids() == []
