@@ -24,6 +24,7 @@ so they are reported with everything else in one pass.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer
@@ -161,7 +162,7 @@ ROLLOUT_PLAN = DocumentKind(api_version=API_VERSION, kind="RolloutPlan", model=R
 register_kind(ROLLOUT_PLAN)
 
 
-def load_plan(path: str) -> RolloutPlan:
+def load_plan(path: str | Path) -> RolloutPlan:
     """The one RolloutPlan in the file at ``path`` (a :class:`SpecError` otherwise)."""
     from auspice.specs import SpecError, load_file
     from auspice.specs.problems import Problem

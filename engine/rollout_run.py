@@ -12,6 +12,7 @@ survive a restart is in :mod:`auspice.rollout_store`, never only here.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from auspice.rollout_store import RolloutStore
 from auspice.specs import AnalysisTemplate
 from auspice.traffic.clusters import Cluster
 from auspice.traffic.router import TrafficRouter
+
+log = logging.getLogger("auspice.orchestrator")
 
 __all__ = ["GitReverter", "Listener", "Reverter", "RolloutRun", "World", "library_templates"]
 
@@ -119,6 +122,9 @@ class RolloutRun:
         n = await self.store.record(self.id, at=self.clock.now(), who=who, what=what,
                                     details=details, fields=fields, clusters=clusters)
         for listener in self.listeners:
-            listener(self.id, n, what, details)
+            try:
+                listener(self.id, n, what, details)
+            except Exception:  # a broken view must not stop a rollout (or an abort)
+                log.exception("rollout %s: listener %r failed on %s", self.id, listener, what)
         return n
 

@@ -315,3 +315,16 @@ async def test_unknown_template_or_empty_wave_is_refused_before_anything_is_stor
     with pytest.raises(ConfigError, match="prod-rest"):
         await orch.start(plan_from_data(data), who="alice")
     assert await orch.store.ids() == []
+
+
+async def test_a_broken_listener_does_not_stop_the_rollout(tmp_path: Path) -> None:
+    sim = sim_world()
+    orch = await orchestrator(sim, tmp_path / "s.db")
+
+    def broken(rollout: str, n: int, what: str, details: object) -> None:
+        raise RuntimeError("view crashed")
+
+    orch.listeners.append(broken)
+    Driver(orch)
+    rollout = await orch.start(plan(), who="alice")
+    assert (await orch.wait(rollout)).state is State.SUCCEEDED
