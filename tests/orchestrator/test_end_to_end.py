@@ -176,18 +176,28 @@ async def test_abort_in_the_middle_of_a_hold_rolls_back_everywhere(mesh: Mesh) -
     assert len(mesh.reverts()) == 1 and again.already
 
 
-async def test_409_storm_on_one_virtualservice_is_retried_through(mesh: Mesh) -> None:
+async def test_409_storm_and_an_unreachable_cluster_are_retried_through(mesh: Mesh) -> None:
+    """A 409 storm on prod-eu's VirtualService, and prod-us-east down when its step starts:
+    both writes are retried (audited as weights.write_failed) and the rollout promotes."""
     mesh.servers["prod-eu"].concurrent_writer(VS, times=8)  # more than one write's retries
+    await mesh.servers["prod-us-east"].go_down()
     rollout, orch, built = await run(mesh)
     try:
+        for _ in range(1800):
+            events = await orch.store.events(rollout)
+            if any(e.what == "weights.write_failed" and e.details["cluster"] == "prod-us-east"
+                   for e in events):
+                break
+            await asyncio.sleep(0.1)
+        await mesh.servers["prod-us-east"].come_back()
         record = await asyncio.wait_for(orch.wait(rollout), 180)
     finally:
         await built.close()
     assert record.state is State.SUCCEEDED
     events = await orch.store.events(rollout)
-    failed = [e for e in events if e.what == "weights.write_failed"]
-    assert failed and all(e.details["cluster"] == "prod-eu" for e in failed)
-    assert mesh.weights()["prod-eu"] == 100
+    failed = {e.details["cluster"] for e in events if e.what == "weights.write_failed"}
+    assert failed == {"prod-eu", "prod-us-east"}
+    assert mesh.weights() == dict.fromkeys(CLUSTERS, 100)
 
 
 CHILD = HERE / "e2e_child.py"
