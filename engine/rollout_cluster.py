@@ -84,6 +84,8 @@ async def run_cluster(run: RolloutRun, row: ClusterRow, *, wave: int,
     steps = run.plan.spec.waves[wave].steps
     if row.status == "done":
         return ClusterResult(row.cluster, True, "already done")
+    if row.status == "failed":  # failWholeRollout: false, and it failed before a restart
+        return ClusterResult(row.cluster, False, "failed before the restart")
     analysis_start = row.analysis_start
     for index in range(max(row.step, 0), len(steps)):
         if index == row.step and row.step_started_at is not None:

@@ -105,3 +105,24 @@ async def test_restart_while_rolling_back_finishes_the_rollback(tmp_path: Path) 
     assert record.state is State.ABORTED
     assert sim.router.weights["prod-eu"].canary == 0
     assert sim.router.weights["staging-eu"].canary == 0
+
+
+async def test_a_cluster_that_failed_alone_is_not_retried_after_a_restart(
+        tmp_path: Path) -> None:
+    sim = sim_world(regressed_in={"prod-us-east"})
+    sim.source.versions.regressed_error_rate = 0.2
+    path = tmp_path / "s.db"
+    orch = await orchestrator(sim, path)
+    driver = Driver(orch)
+    failed = driver.when(lambda what, d: what == "cluster.rollback")
+    rollout = await orch.start(plan(failWholeRollout=False), who="alice")
+    await asyncio.wait_for(failed.wait(), 30)
+    orch = await restart(orch, sim, path)
+    await orch.resume_all()
+    record = await orch.wait(rollout)
+    assert record.state is State.PARTIALLY_SUCCEEDED
+    assert sim.router.weights["prod-us-east"].canary == 0
+    log = await events(orch, rollout)
+    resumed_at = next(e.n for e in log if e.what == "rollout.resumed")
+    assert not [e for e in log if e.n > resumed_at and e.details.get("cluster") == "prod-us-east"
+                and e.what in ("weights.set", "weights.reapplied", "step.resumed", "look")]
