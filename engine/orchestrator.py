@@ -41,8 +41,16 @@ from auspice.rollout_finish import (
     rollback_details,
 )
 from auspice.rollout_run import Listener, RolloutRun, World
-from auspice.rollout_states import ABORTABLE, ON_ENTRY, Action, Event, State, apply
-from auspice.rollout_store import RolloutRecord, RolloutStore
+from auspice.rollout_states import (
+    ABORTABLE,
+    ON_ENTRY,
+    Action,
+    Event,
+    IllegalTransition,
+    State,
+    apply,
+)
+from auspice.rollout_store import RolloutRecord, RolloutStore, StaleState
 from auspice.specs import AnalysisTemplate
 from auspice.traffic.selectors import select
 
@@ -128,9 +136,14 @@ class Orchestrator:
         run = await self._run(rollout)
         record = await self._record(rollout)
         transition = apply(record.state, Event.APPROVED)
-        await run.record("rollout.approved", who=who, details={
-            "wave": record.wave, "state": transition.next.value},
-            fields={"state": transition.next, "approved_wave": record.wave})
+        try:
+            await run.record("rollout.approved", who=who, details={
+                "wave": record.wave, "state": transition.next.value},
+                fields={"state": transition.next, "approved_wave": record.wave},
+                expect_state=record.state)
+        except StaleState as error:
+            raise IllegalTransition(f"not approved: {error}",
+                                    hint="read the rollout's state and try again") from None
         run.approved.set()
         return await self._record(rollout)
 
@@ -145,11 +158,16 @@ class Orchestrator:
                 with contextlib.suppress(asyncio.CancelledError):
                     await run.task
                 record = await self._record(rollout)
-            if record.state in ABORTABLE:
+            while record.state in ABORTABLE:  # (while-else: the else runs unless recorded)
                 transition = apply(record.state, Event.ABORT)
-                await run.record("rollout.abort", who=who, details={
-                    "reason": reason, "from": record.state.value, "wave": record.wave},
-                    fields={"state": transition.next, "aborted": True})
+                try:
+                    await run.record("rollout.abort", who=who, details={
+                        "reason": reason, "from": record.state.value, "wave": record.wave},
+                        fields={"state": transition.next, "aborted": True},
+                        expect_state=record.state)
+                    break
+                except StaleState:  # an approval or the driver moved it: decide again
+                    record = await self._record(rollout)
             else:  # already rolling back or over: nothing to cancel, nothing new to do
                 promoted = record.state in (State.SUCCEEDED, State.PARTIALLY_SUCCEEDED)
                 what = "rollout.abort_refused" if promoted else "rollout.abort_repeated"
@@ -234,11 +252,13 @@ class Orchestrator:
 
     async def _drive(self, run: RolloutRun) -> None:
         try:
+            run.advancing = True  # an abort may cancel even the first read
             record = await self._record(run.id)
             while not record.state.final:
+                # stays True through the re-read below: an abort may cancel us there too
                 run.advancing = record.state in ABORTABLE
-                await self._step(run, record)
-                run.advancing = False
+                with contextlib.suppress(StaleState):  # moved meanwhile: read it again
+                    await self._step(run, record)
                 record = await self._record(run.id)
             run.settled.set()
             if record.pending_rollback:
@@ -283,7 +303,7 @@ class Orchestrator:
         await run.record(f"state.{transition.next.value}", details={
             "event": event.value, "from": record.state.value, "action":
             transition.action.value, **(details or {})},
-            fields={"state": transition.next, **fields})
+            fields={"state": transition.next, **fields}, expect_state=record.state)
 
     async def _run_wave(self, run: RolloutRun, record: RolloutRecord) -> None:
         plan, index = run.plan, record.wave

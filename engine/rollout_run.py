@@ -24,6 +24,7 @@ from auspice.errors import ConfigError
 from auspice.gitops import RepoSpec, RevertOutcome, RevertReason, revert_release
 from auspice.metrics.source import MetricsSource
 from auspice.plan import RolloutPlan
+from auspice.rollout_states import State
 from auspice.rollout_store import RolloutStore
 from auspice.specs import AnalysisTemplate
 from auspice.traffic.clusters import Cluster
@@ -116,11 +117,14 @@ class RolloutRun:
     async def record(self, what: str, *, who: str = "auspice",
                      details: Mapping[str, Any] | None = None,
                      fields: Mapping[str, Any] | None = None,
-                     clusters: Mapping[str, Mapping[str, Any]] | None = None) -> int:
-        """Write ``fields``/``clusters`` and one audit entry atomically, then tell listeners."""
+                     clusters: Mapping[str, Mapping[str, Any]] | None = None,
+                     expect_state: State | None = None) -> int:
+        """Write ``fields``/``clusters`` and one audit entry atomically, then tell listeners
+        (:class:`~auspice.rollout_store.StaleState` if ``expect_state`` no longer holds)."""
         details = dict(details or {})
         n = await self.store.record(self.id, at=self.clock.now(), who=who, what=what,
-                                    details=details, fields=fields, clusters=clusters)
+                                    details=details, fields=fields, clusters=clusters,
+                                    expect_state=expect_state)
         for listener in self.listeners:
             try:
                 listener(self.id, n, what, details)

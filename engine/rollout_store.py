@@ -37,7 +37,7 @@ from typing import Any
 from auspice.rollout_states import State
 from auspice.store import Store
 
-__all__ = ["ClusterRow", "RolloutEvent", "RolloutRecord", "RolloutStore"]
+__all__ = ["ClusterRow", "RolloutEvent", "RolloutRecord", "RolloutStore", "StaleState"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -85,6 +85,10 @@ _ROLLOUT_FIELDS = frozenset({"state", "aborted", "wave", "bake_until", "approved
 _CLUSTER_FIELDS = frozenset({"wave", "step", "weight", "step_started_at", "analysis_start",
                              "status", "touched", "last_verdict"})
 _JSON_FIELDS = frozenset({"outcome", "revert", "pending_rollback"})
+
+
+class StaleState(Exception):
+    """The rollout's state changed since the caller read it; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -198,15 +202,26 @@ class RolloutStore:
     async def record(self, rollout: str, *, at: float, who: str, what: str,
                      details: Mapping[str, Any] | None = None,
                      fields: Mapping[str, Any] | None = None,
-                     clusters: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+                     clusters: Mapping[str, Mapping[str, Any]] | None = None,
+                     expect_state: State | None = None) -> int:
         """Change the rollout's ``fields`` and its ``clusters``' fields, and append one
-        audit entry, in one transaction; returns the entry's number."""
+        audit entry, in one transaction; returns the entry's number.
+
+        ``expect_state``: write only if the rollout is still in that state, else raise
+        :class:`StaleState` and write nothing (a state change decided on a state read
+        earlier never overwrites one made meanwhile, e.g. by an abort)."""
         _check(fields or {}, _ROLLOUT_FIELDS)
         for values in (clusters or {}).values():
             _check(values, _CLUSTER_FIELDS)
 
         def work(db: sqlite3.Connection) -> int:
             with _transaction(db):
+                if expect_state is not None:
+                    row = db.execute("SELECT state FROM rollouts WHERE id = ?",
+                                     (rollout,)).fetchone()
+                    if row is None or row[0] != expect_state.value:
+                        raise StaleState(f"rollout {rollout} is no longer "
+                                         f"{expect_state.value} (now {row and row[0]})")
                 if fields:
                     _update(db, "rollouts", fields, "id = ?", (rollout,))
                 for cluster, values in (clusters or {}).items():

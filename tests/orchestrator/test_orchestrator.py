@@ -328,3 +328,39 @@ async def test_a_broken_listener_does_not_stop_the_rollout(tmp_path: Path) -> No
     Driver(orch)
     rollout = await orch.start(plan(), who="alice")
     assert (await orch.wait(rollout)).state is State.SUCCEEDED
+
+
+async def test_a_state_change_on_a_stale_read_writes_nothing(tmp_path: Path) -> None:
+    from auspice.rollout_store import StaleState
+
+    sim = sim_world()
+    orch = await orchestrator(sim, tmp_path / "s.db")
+    rollout = await orch.start(plan(), who="alice")
+    await orch.abort(rollout, who="x", reason="stop")
+    before = await events(orch, rollout)
+    with pytest.raises(StaleState):
+        await orch.store.record(rollout, at=0.0, who="driver", what="state.running",
+                                fields={"state": State.RUNNING}, expect_state=State.BAKING)
+    assert (await orch.status(rollout)).state is State.ABORTED
+    assert len(await events(orch, rollout)) == len(before)
+
+
+async def test_approve_racing_an_abort_never_resumes_the_rollout(tmp_path: Path) -> None:
+    from auspice.rollout_states import IllegalTransition
+
+    sim = sim_world()
+    orch = await orchestrator(sim, tmp_path / "s.db")
+    waiting = asyncio.Event()
+    orch.listeners.append(lambda r, n, what, d: waiting.set()
+                          if what == "state.awaiting_approval" else None)
+    rollout = await orch.start(plan(), who="alice")
+    await waiting.wait()
+    results = await asyncio.gather(orch.abort(rollout, who="oncall", reason="race"),
+                                   orch.approve(rollout, who="bob"), return_exceptions=True)
+    assert results[0].state == "aborted"
+    approved = results[1]  # the approval lands before the abort, or is refused after it
+    assert not isinstance(approved, BaseException) or isinstance(approved, IllegalTransition)
+    record = await orch.wait(rollout)
+    assert record.state is State.ABORTED
+    assert all(w.canary == 0 for w in sim.router.weights.values())
+    assert all(sim.router.writes[c] == 0 for c in ("prod-asia", "prod-us-east", "prod-us-west"))
