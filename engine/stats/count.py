@@ -44,7 +44,7 @@ from auspice.stats.ratio_families import (
     BinomialFamily,
     BurstFamily,
     centre_log_e,
-    rejected_run,
+    extend_bound,
 )
 from auspice.stats.results import NO_DATA, OK, TestResult, unwrap
 
@@ -154,10 +154,8 @@ class CountTest:
         self._family.absorb(rows, x_c, x_b, logit)
         self._log_e[rows] = centre_log_e(self._family, rows)
         self._log_e_max[rows] = np.maximum(self._log_e_max[rows], self._log_e[rows])
-        up = rejected_run(self._family, rows, self._threshold, +1)
-        down = rejected_run(self._family, rows, self._threshold, -1)
-        self._lo[rows] = np.maximum(self._lo[rows], up)
-        self._hi[rows] = np.minimum(self._hi[rows], down)
+        self._lo[rows] = extend_bound(self._family, rows, self._lo[rows], self._threshold, +1)
+        self._hi[rows] = extend_bound(self._family, rows, self._hi[rows], self._threshold, -1)
 
     # -- answer --------------------------------------------------------------------
 
@@ -166,7 +164,7 @@ class CountTest:
         with np.errstate(over="ignore"):  # overwhelming evidence is reported as +Inf
             e_value = np.exp(self._log_e)
         p_value = np.minimum(1.0, np.exp(-self._log_e_max))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             estimate = (t["canary_events"] / t["canary_total"]) / (
                 t["baseline_events"] / t["baseline_total"])
         lower = np.where(self._lo >= -NULL_STEPS, np.exp(self._theta0 + STEP * self._lo), 0.0)

@@ -158,8 +158,9 @@ class HistogramTest:
         self._log_e_max = np.maximum(self._log_e_max, log_e)
         status = per(r.status)
         ok = (status == OK).all(axis=1)
-        reasons = np.array([next((x for x in row if x), "") for row in per(r.reason)],
-                           dtype=object)
+        reasons = per(r.reason)[:, -1].copy()  # the first boundary's reason that is not ""
+        for column in per(r.reason).T[-2::-1]:
+            reasons = np.where(column != "", column, reasons)
         # the boundary with the most evidence, among those with data
         worst = np.where(np.isnan(per(r.estimate)), -np.inf, per(r.e_value)).argmax(axis=1)
         rows = np.arange(metrics)

@@ -13,8 +13,10 @@ Reading the bounds off is cheap because the families are monotone along the grid
 every look: the log-likelihood L(theta) is concave, so the gain L(theta + d) - L(theta)
 shrinks as theta grows, and a mixture of such gains over fixed offsets d is
 nonincreasing in theta (up) or nondecreasing (down). The rejected nulls of one look
-are therefore a contiguous run from one end, found by bisection. The burst-robust bets
-are monotone for the same reason (the bet's factor falls as the null's q rises).
+are therefore a contiguous run from one end, and since an end of the interval only
+ever moves inwards, a look needs one evaluation next to where it stands, and a
+bisection only where that null is now rejected too. The burst-robust bets are
+monotone for the same reason (the bet's factor falls as the null's q rises).
 
 The grid's step is log(2)/8 and the alternatives are whole steps above (below) the
 null, so every likelihood the mixtures need is accumulated once on the grid. The
@@ -47,7 +49,16 @@ LOGIT_LIMIT = 650.0
 
 
 class BinomialFamily:
-    """Binomial likelihood-ratio mixtures at every null of the grid, for M metrics."""
+    """Binomial likelihood-ratio mixtures at every null of the grid, for M metrics.
+
+    The log-likelihood at grid ratio theta0 + h k is, up to a term that is the same
+    for every k (and so cancels from every likelihood ratio),
+    ``h k X_c - sum_t m_t log(1 + exp(a_t + h k))`` with X_c the canary's events so
+    far, m_t a look's events and a_t its log odds of traffic share. Only the second
+    sum varies per look and grid point; it is the one array kept.
+    """
+
+    stride = 1
 
     def __init__(self, size: int, theta0: float) -> None:
         reach = NULL_STEPS + int(ALTERNATIVE_STEPS.max())
@@ -56,80 +67,113 @@ class BinomialFamily:
         self._scale = np.exp(STEP * self.positions)
         self._centre = reach
         self._log_w = np.log(ALTERNATIVE_WEIGHTS)[None, :]
-        self.loglik = np.zeros((size, self.positions.size))
+        self._canary_events = np.zeros(size)
+        self._penalty = np.zeros((size, self.positions.size))
 
     def absorb(self, rows: np.ndarray, x_c: np.ndarray, x_b: np.ndarray,
                logit: np.ndarray) -> None:
-        """Add x_c log q + x_b log(1 - q) at every grid ratio, q = the canary's share of
-        errors expected at that ratio given this look's traffic share."""
-        a = np.clip(self.theta0 + logit, -LOGIT_LIMIT, LOGIT_LIMIT)
-        z = a[:, None] + STEP * self.positions[None, :]
-        log1p_odds = np.log1p(np.exp(a)[:, None] * self._scale[None, :])
-        self.loglik[rows] += x_c[:, None] * z - (x_c + x_b)[:, None] * log1p_odds
+        """Add a look: m log(1 + odds q/(1-q)) at every grid ratio, q being the canary's
+        share of errors expected at that ratio given this look's traffic share."""
+        odds = np.exp(np.clip(self.theta0 + logit, -LOGIT_LIMIT, LOGIT_LIMIT))
+        term = np.multiply(odds[:, None], self._scale[None, :])
+        np.log1p(term, out=term)
+        term *= (x_c + x_b)[:, None]
+        self._canary_events[rows] += x_c
+        _add_rows(self._penalty, rows, term)
 
-    def log_e(self, rows: np.ndarray, null: np.ndarray, direction: int) -> np.ndarray:
-        """log E at grid null ``null`` (one per row): mixture of gains ``direction`` side."""
-        at = self._centre + null
-        gains = self.loglik[rows[:, None], at[:, None] + direction * ALTERNATIVE_STEPS[None, :]]
-        return logsumexp(gains - self.loglik[rows, at][:, None] + self._log_w, axis=1)
+    def _loglik(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Log-likelihood (up to a per-row constant) at ``columns``, shaped like them."""
+        rows = rows.reshape((-1,) + (1,) * (columns.ndim - 1))
+        return (STEP * self.positions[columns] * self._canary_events[rows]
+                - self._penalty[rows, columns])
+
+    def log_e(self, rows: np.ndarray, index: np.ndarray, direction: int) -> np.ndarray:
+        """log E at null ``index`` (0 .. 2 NULL_STEPS, one per row), betting ``direction``."""
+        at = self._centre - NULL_STEPS + index
+        gains = (self._loglik(rows, at[:, None] + direction * ALTERNATIVE_STEPS[None, :])
+                 - self._loglik(rows, at)[:, None])
+        return logsumexp(gains + self._log_w, axis=1)
 
 
 class BurstFamily:
     """Bets on the canary's share of each look's events, at every (coarser) null."""
 
+    stride = BURST_STRIDE
+
     def __init__(self, size: int, theta0: float) -> None:
         self.theta0 = theta0
         self.positions = np.arange(-NULL_STEPS, NULL_STEPS + 1, BURST_STRIDE)
-        self._centre = NULL_STEPS // BURST_STRIDE
         shape = (size, self.positions.size, BURST_FRACTIONS.size)
-        self.up = np.zeros(shape)
-        self.down = np.zeros(shape)
+        self._bets = {+1: np.zeros(shape), -1: np.zeros(shape)}
 
     def absorb(self, rows: np.ndarray, x_c: np.ndarray, x_b: np.ndarray,
                logit: np.ndarray) -> None:
-        share = (x_c / (x_c + x_b))[:, None, None]
+        share = (x_c / (x_c + x_b))[:, None]
         a = np.clip(self.theta0 + logit, -LOGIT_LIMIT, LOGIT_LIMIT)
-        q = 1.0 / (1.0 + np.exp(-(a[:, None] + STEP * self.positions[None, :])))[:, :, None]
+        z = a[:, None] + STEP * self.positions[None, :]
+        # q and 1 - q each computed directly: 1 - q rounds to 0 long before q does
+        q, not_q = 1.0 / (1.0 + np.exp(-z)), 1.0 / (1.0 + np.exp(z))
         f = BURST_FRACTIONS[None, None, :]
-        self.up[rows] += np.log1p(f * (share / q - 1.0))
-        self.down[rows] += np.log1p(-f * (share - q) / (1.0 - q))
+        up = np.multiply(f, (share / q - 1.0)[:, :, None])
+        down = np.multiply(f, ((1.0 - share) / not_q - 1.0)[:, :, None])
+        _add_rows(self._bets[+1], rows, np.log1p(up, out=up))
+        _add_rows(self._bets[-1], rows, np.log1p(down, out=down))
 
-    def all_log_e(self, rows: np.ndarray, direction: int) -> np.ndarray:
-        bets = self.up[rows] if direction > 0 else self.down[rows]
-        return logsumexp(bets, axis=2) - np.log(BURST_FRACTIONS.size)
+    def log_e(self, rows: np.ndarray, index: np.ndarray, direction: int) -> np.ndarray:
+        """log E at null ``index`` (0 .. NULL_STEPS, one per row): the mean of the bets."""
+        bets = self._bets[direction][rows, index]
+        return logsumexp(bets, axis=1) - np.log(BURST_FRACTIONS.size)
 
 
-def rejected_run(family: BinomialFamily | BurstFamily, rows: np.ndarray, threshold: float,
+Family = BinomialFamily | BurstFamily
+
+
+def _add_rows(target: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """``target[rows] += values``, without the gather and scatter when rows are all rows
+    (the usual look, where every metric had events)."""
+    if rows.size == target.shape[0]:
+        target += values
+    else:
+        target[rows] += values
+
+
+def extend_bound(family: Family, rows: np.ndarray, bound: np.ndarray, threshold: float,
                  direction: int) -> np.ndarray:
-    """Per row, the grid null at the end of this look's run of rejected nulls.
+    """The bound moved to the end of this look's run of rejected nulls, if that is further.
 
-    Up (direction +1): the largest null rejected (nulls below it are too), or
-    ``-NULL_STEPS - 1`` when none is. Down (-1): the smallest null rejected, or
-    ``NULL_STEPS + 1``.
+    ``bound`` is, per row, the grid null (in steps) the interval's end has reached:
+    up (direction +1) the largest null ever rejected, ``-NULL_STEPS - 1`` for none;
+    down (-1) the smallest, ``NULL_STEPS + 1`` for none. The rejected nulls of a look
+    run contiguously from the far end, so the bound can only move if the null next
+    to it is rejected now: one evaluation per row in the common case, and a bisection
+    over the rest of the grid only for the rows where it did move.
     """
-    if isinstance(family, BurstFamily):
-        rejected = family.all_log_e(rows, direction) >= threshold
-        count = rejected.sum(axis=1)
-        if direction > 0:
-            return np.where(count > 0, family.positions[np.maximum(count - 1, 0)],
-                            -NULL_STEPS - 1)
-        last = family.positions.size - count
-        return np.where(count > 0, family.positions[np.minimum(last, family.positions.size - 1)],
-                        NULL_STEPS + 1)
-    # bisection on the monotone family: ``inside`` counts as rejected, ``outside`` not
-    inside = np.full(rows.size, -(NULL_STEPS + 1) * direction)
-    outside = np.full(rows.size, (NULL_STEPS + 1) * direction)
-    while (np.abs(outside - inside) > 1).any():
-        active = np.abs(outside - inside) > 1
-        mid = np.clip((inside + outside) // 2, -NULL_STEPS, NULL_STEPS)
-        hit = family.log_e(rows, mid, direction) >= threshold
-        inside = np.where(active & hit, mid, inside)
-        outside = np.where(active & ~hit, mid, outside)
-    return inside
+    last = 2 * NULL_STEPS // family.stride  # index of the outermost null
+    index = np.where(bound > NULL_STEPS, last + 1,
+                     np.where(bound < -NULL_STEPS, -1, (bound + NULL_STEPS) // family.stride))
+    nxt = index + direction
+    open_rows = (nxt >= 0) & (nxt <= last)
+    if not open_rows.any():
+        return bound
+    sub = np.flatnonzero(open_rows)
+    hit = family.log_e(rows[sub], nxt[sub], direction) >= threshold
+    sub = sub[hit]
+    if sub.size == 0:
+        return bound
+    # bisection on the monotone family: ``inside`` is rejected, ``outside`` is not
+    inside = nxt[sub]
+    outside = np.full(sub.size, last + 1 if direction > 0 else -1)
+    while (active := np.abs(outside - inside) > 1).any():
+        mid = (inside + outside) // 2
+        mid_hit = np.zeros(sub.size, dtype=bool)
+        mid_hit[active] = family.log_e(rows[sub[active]], mid[active], direction) >= threshold
+        inside = np.where(mid_hit, mid, inside)
+        outside = np.where(active & ~mid_hit, mid, outside)
+    moved = bound.copy()
+    moved[sub] = inside * family.stride - NULL_STEPS
+    return moved
 
 
-def centre_log_e(family: BinomialFamily | BurstFamily, rows: np.ndarray) -> np.ndarray:
+def centre_log_e(family: Family, rows: np.ndarray) -> np.ndarray:
     """log E of the up e-process at the tolerance itself (the test)."""
-    if isinstance(family, BurstFamily):
-        return family.all_log_e(rows, +1)[:, family._centre]
-    return family.log_e(rows, np.zeros(rows.size, dtype=np.int64), +1)
+    return family.log_e(rows, np.full(rows.size, NULL_STEPS // family.stride), +1)
