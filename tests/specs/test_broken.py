@@ -3,7 +3,8 @@
 Each file holds one distinct mistake and says in its header what must be reported:
 ``# field:``, ``# message:`` (a substring) and ``# fix:`` (a substring of the hint); the
 offending line carries the marker ``# <-- here``. The line numbers are therefore written
-by hand next to the mistake, independently of the code that finds them.
+by hand next to the mistake, independently of the code that finds them. The last tests
+run ``auspice validate`` itself, as the console script in a subprocess.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import re
 from pathlib import Path
 
 import pytest
+from analysis.helpers import run_subprocess
 
 from auspice.errors import ConfigError
 from auspice.specs import SpecError, load_template
 from auspice.validate import validate, validate_report
 
 BROKEN = Path(__file__).parent / "broken"
+ROOT = Path(__file__).parents[2]
+LIBRARY = ROOT / "analyses"
 FILES = sorted(BROKEN.glob("*.yaml"))
 _HEADER = re.compile(r"^# (mistake|field|message|fix): ?(.*)$", re.MULTILINE)
 
@@ -66,3 +70,42 @@ def test_validating_the_directory_reports_every_file_once() -> None:
     assert sorted(problem.file for problem in report.problems) == sorted(map(str, FILES))
     assert not report.ok
     assert report.as_dict()["ok"] is False
+
+
+def test_validate_command_names_every_broken_file_at_its_line() -> None:
+    relative = BROKEN.relative_to(ROOT)
+    done = run_subprocess(["validate", str(relative)], cwd=ROOT)
+    assert done.status == 1, (done.out, done.err)
+    assert "Traceback" not in done.err
+    reported = [line for line in done.out.splitlines() if line.startswith(f"{relative}/")]
+    for path in FILES:
+        _header, line = _expectation(path)
+        prefix = f"{relative / path.name}:{line}"
+        mine = [text for text in reported if text.startswith(prefix)]
+        assert len(mine) == 1, (prefix, done.out)
+        assert re.match(rf"{re.escape(prefix)}(:\d+)?: ", mine[0]), mine[0]
+        assert "(fix: " in mine[0]
+    assert len(reported) == len(FILES)
+    assert done.out.splitlines()[-1].endswith(f"{len(FILES)} problems")
+
+    machine = run_subprocess(["validate", "--json", str(relative)], cwd=ROOT)
+    assert machine.status == 1
+    body = machine.json()
+    assert body["ok"] is False
+    assert sorted(p["file"] for p in body["problems"]) == sorted(
+        str(relative / path.name) for path in FILES
+    )
+
+
+def test_validate_command_passes_the_library() -> None:
+    templates = sorted(LIBRARY.glob("*.yaml"))
+    assert templates
+    done = run_subprocess(["validate", "analyses"], cwd=ROOT)
+    assert done.status == 0, (done.out, done.err)
+    assert done.out.strip().splitlines()[-1] == f"{len(templates)} documents checked, all valid"
+    body = run_subprocess(["validate", "--json", "analyses"], cwd=ROOT).json()
+    assert body["ok"] is True and body["problems"] == []
+    assert sorted({d["file"] for d in body["documents"]}) == [
+        f"analyses/{path.name}" for path in templates
+    ]
+    assert all(d["ok"] for d in body["documents"])
