@@ -37,7 +37,9 @@ What it models of the real API server:
 - Faults: per-request latency, the next N requests answering 5xx, dropped connections,
   a concurrent writer that changes an object just before a client write lands (so the
   client's resourceVersion is stale), and going down entirely (connection refused).
-- Counting: every request is recorded as (verb, path) for assertions and benchmarks.
+- Counting: every request is recorded as (verb, path) for assertions and benchmarks,
+  and an :class:`InFlight` gauge, which several servers can share, records how many
+  requests were being served at once (and can hold them until that many arrive).
 
 What it does not model: watches, pagination (``limit``/``continue``), field selectors,
 set-based label selectors, cluster-scoped resources, subresources (``/status``,
@@ -327,6 +329,55 @@ class Faults:
     reactors: dict[ObjectKey, list[Callable[[JSON], None]]] = field(default_factory=dict)
 
 
+class InFlight:
+    """How many requests are being served at once, on one server or on several sharing it.
+
+    A fan-out that went sequential would still pass every test that only checks results,
+    and a timed assertion ("three clusters in under 1.5 round trips") is flaky on a busy
+    machine. So concurrency is asserted on ``peak`` instead: the most requests this gauge
+    saw in the middle of being served at the same moment. Share one gauge across the
+    servers of a test (:meth:`share`) and ``peak`` is the number of clusters that had a
+    request in flight together.
+
+    ``gather`` makes ``peak`` deterministic rather than a race against injected latency:
+    every request is held until ``gather`` requests are in flight at once, and from then
+    on nothing is held. If they never all arrive (the client is sequential), a held
+    request gives up after ``limit`` seconds of wall time, holding stops for good and
+    the test finishes, failing on ``peak`` instead of hanging.
+    """
+
+    def __init__(self, *, gather: int = 0, limit: float = 5.0) -> None:
+        self.current = 0
+        self.peak = 0
+        self.gather = gather
+        self.limit = limit
+        self.gave_up = False
+        self._released = asyncio.Event()
+
+    def share(self, servers: Iterable[KubeApiServer]) -> InFlight:
+        """Make ``servers`` count their requests on this gauge; returns it."""
+        for server in servers:
+            server.in_flight = self
+        return self
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+        try:
+            if self.current >= self.gather:
+                self._released.set()
+            if not self._released.is_set():
+                try:
+                    await asyncio.wait_for(self._released.wait(), self.limit)
+                except TimeoutError:
+                    self.gave_up = True
+                    self._released.set()
+            yield
+        finally:
+            self.current -= 1
+
+
 def parse_label_selector(text: str) -> Callable[[dict[str, str]], bool]:
     """Equality-based label selectors: ``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``."""
     terms: list[Callable[[dict[str, str]], bool]] = []
@@ -358,6 +409,7 @@ class KubeApiServer:
         self.token = token or secrets.token_urlsafe(24)
         self.faults = Faults()
         self.requests: list[tuple[str, str]] = []
+        self.in_flight = InFlight()
         self._objects: dict[ObjectKey, JSON] = {}
         self._revision = 1000
         self._forbidden: set[tuple[str, str]] = set()
@@ -518,6 +570,12 @@ class KubeApiServer:
     ) -> web.StreamResponse:
         if not self._down:
             self.requests.append((request.method, request.path))
+        async with self.in_flight.serving():
+            return await self._serve(request, handler)
+
+    async def _serve(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
         if self._down or self.faults.drop_next > 0:

@@ -8,6 +8,7 @@ import pytest
 from support.kube_api import (
     SAMPLE_NAME,
     SAMPLE_NAMESPACE,
+    InFlight,
     KubeApiServer,
     destination_rule,
     kube_api_servers,
@@ -317,6 +318,36 @@ async def test_a_down_cluster_and_a_401_fail_alone_with_a_clear_reason(
     assert unauthorized.token not in results[unauthorized.name].reason
     assert weights_in(unauthorized) == (100, 0)
     assert report.failed == [results[down.name], results[unauthorized.name]]
+
+
+async def test_the_fanout_has_every_cluster_in_flight_at_once(labelled_inventory) -> None:
+    """A sequential fan-out gets every result right, only slowly: an abort over fifty
+    clusters would take fifty round trips. Results cannot tell, and a timed assertion
+    would be flaky, so the servers share an in-flight gauge that holds each request until
+    every reachable cluster has one in flight (a sequential fan-out never gets there, the
+    hold gives up, and ``peak`` stays 1). The cluster answering 401 is one of them and is
+    listed first, and a down cluster is listed too: both fail alone while the others move.
+    """
+    names = ["down", "unauthorized", "eu-1", "eu-2", "us-1"]
+    async with kube_api_servers(len(names), names=names) as servers:
+        down, unauthorized, *healthy = servers
+        for server in servers:
+            server.seed(virtual_service())
+        gauge = InFlight(gather=len(servers) - 1).share(servers)  # "down" never answers
+        inventory = labelled_inventory(servers, {s.name: {} for s in servers})
+        unauthorized.token = "rotated-" + unauthorized.token
+        await down.go_down()
+        async with inventory:
+            report = await set_weights_everywhere(
+                router(inventory), names, Weights.canary_percent(10)
+            )
+    assert (gauge.peak, gauge.gave_up) == (4, False)
+    assert [r.status for r in report.results] == [Status.FAILED] * 2 + [Status.OK] * 3
+    assert "cannot reach the API server" in report.by_cluster()["down"].reason
+    assert "401" in report.by_cluster()["unauthorized"].reason
+    for server in healthy:
+        assert weights_in(server) == (90, 10)
+        assert [verb for verb, _ in server.requests] == ["GET", "PATCH", "GET"]
 
 
 async def test_server_errors_forbidden_and_slow_clusters_fail_alone(
