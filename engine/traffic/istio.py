@@ -99,9 +99,15 @@ class IstioTarget(UserModel):
     canary: Destination
     api_version: Literal["v1", "v1beta1"] = "v1"
 
-    def where(self, route: str | None = None) -> str:
+    def where(self, *routes: str) -> str:
+        """Where in a cluster something is, for error messages: namespace, VirtualService
+        and, when given, the route(s), so that a reader can go straight to the YAML."""
         text = f"namespace {self.namespace!r}, VirtualService {self.virtual_service!r}"
-        return text + (f", route {route!r}" if route is not None else "")
+        if len(routes) == 1:
+            return text + f", route {routes[0]!r}"
+        if routes:
+            return text + ", routes " + ", ".join(repr(route) for route in routes)
+        return text
 
 
 @dataclass(frozen=True)
@@ -227,13 +233,22 @@ class IstioRouter:
     # ---- preflight (more requests; run once before a rollout, not when aborting)
 
     async def preflight(self, cluster: str) -> None:
-        """Check routes, destinations and DestinationRule subsets exist in ``cluster``."""
-        await self._read(cluster)
+        """Check routes, destinations and DestinationRule subsets exist in ``cluster``.
+
+        A subset missing from the DestinationRule is not visible in the VirtualService
+        (the route names it either way), but once weight goes to it Istio answers 503
+        "no healthy upstream" for that share of the traffic. The error therefore names
+        the routes that would send traffic there, not only the DestinationRule.
+        """
+        _, slots = await self._read(cluster)
+        routes = [slot.name for slot in slots]
         for destination in (self.target.stable, self.target.canary):
             if destination.subset is not None:
-                await self._check_subset(cluster, destination)
+                await self._check_subset(cluster, destination, routes)
 
-    async def _check_subset(self, cluster: str, destination: Destination) -> None:
+    async def _check_subset(
+        self, cluster: str, destination: Destination, routes: Sequence[str]
+    ) -> None:
         api = CustomObjectsApi(await self.inventory.api_client(cluster))
         namespace = self.target.namespace
         with kube_errors(cluster, f"list DestinationRules in namespace {namespace!r}"):
@@ -245,6 +260,7 @@ class IstioRouter:
                 _request_timeout=self.request_timeout,
             )
         short = destination.host.split(".")[0]
+        where = f"cluster {cluster!r}, {self.target.where(*routes)}"
         for rule in listing.get("items", []):
             host = (rule.get("spec") or {}).get("host", "")
             if host == destination.host or host.split(".")[0] == short:
@@ -252,13 +268,14 @@ class IstioRouter:
                 if destination.subset in names:
                     return
                 raise RouteError(
-                    f"cluster {cluster!r}, {self.target.where()}: subset "
-                    f"{destination.subset!r} is not defined in DestinationRule "
-                    f"{rule['metadata']['name']!r} for host {host!r} (subsets: {names})"
+                    f"{where}: subset {destination.subset!r} is not defined in "
+                    f"DestinationRule {rule['metadata']['name']!r} for host {host!r} "
+                    f"(subsets: {names}); nothing was written"
                 )
         raise RouteError(
-            f"cluster {cluster!r}, {self.target.where()}: no DestinationRule in namespace "
-            f"{namespace!r} defines subsets for host {destination.host!r}"
+            f"{where}: no DestinationRule in namespace {namespace!r} defines subsets for "
+            f"host {destination.host!r} (needed for subset {destination.subset!r}); "
+            "nothing was written"
         )
 
     # ---- reading and locating

@@ -55,6 +55,18 @@ def router(
     )
 
 
+def assert_names_the_place(message: str, server: KubeApiServer, *words: str) -> None:
+    """A configuration error must say where to look: the cluster, namespace and
+    VirtualService, and the ``words`` particular to the error (route, subset, ...)."""
+    for word in [
+        f"cluster {server.name!r}",
+        f"namespace {SAMPLE_NAMESPACE!r}",
+        f"VirtualService {SAMPLE_NAME!r}",
+        *words,
+    ]:
+        assert word in message, message
+
+
 def test_istio_router_is_a_traffic_router(inventory: ClusterInventory) -> None:
     assert isinstance(router(inventory), TrafficRouter)
 
@@ -232,14 +244,7 @@ async def test_a_missing_route_or_subset_is_named_and_nothing_is_written(
         await router(inventory, target=target(**overrides)).set_weights(
             server.name, Weights.canary_percent(10)
         )
-    message = str(caught.value)
-    for word in [
-        f"cluster {server.name!r}",
-        f"namespace {SAMPLE_NAMESPACE!r}",
-        f"VirtualService {SAMPLE_NAME!r}",
-        *words,
-    ]:
-        assert word in message, message
+    assert_names_the_place(str(caught.value), server, *words)
     assert server.writes() == 0
     assert server.count("GET") == 1
 
@@ -283,17 +288,43 @@ async def test_verify_names_the_route_that_differs(
         await istio.verify(servers[0].name, Weights.canary_percent(10))
 
 
+def _drop_the_canary_subset(rule: dict) -> None:
+    rule["spec"]["subsets"] = [s for s in rule["spec"]["subsets"] if s["name"] != "canary"]
+
+
+def _rule_for_another_host(rule: dict) -> None:
+    rule["spec"]["host"] = "payments"
+
+
+@pytest.mark.parametrize(
+    ("change_rule", "words"),
+    [
+        (
+            _drop_the_canary_subset,
+            ["subset 'canary' is not defined in DestinationRule 'checkout'", "['stable']"],
+        ),
+        (
+            _rule_for_another_host,
+            ["no DestinationRule in namespace 'shop'", "host 'checkout'", "subset 'stable'"],
+        ),
+    ],
+    ids=["subset-missing", "no-rule-for-host"],
+)
 async def test_preflight_checks_destination_rule_subsets(
-    servers: list[KubeApiServer], inventory: ClusterInventory
+    servers: list[KubeApiServer], inventory: ClusterInventory, change_rule, words: list[str]
 ) -> None:
+    """The VirtualService can name a subset the DestinationRule lacks (Istio accepts it
+    and answers 503 for that traffic), so preflight must find it and say which route,
+    in which cluster, would send traffic there."""
     istio = router(inventory)
     await istio.preflight(servers[0].name)
-    servers[1].seed(destination_rule(subsets=("stable",)))
-    with pytest.raises(
-        RouteError, match=r"subset 'canary' is not defined in DestinationRule 'checkout'"
-    ):
-        await istio.preflight(servers[1].name)
-    assert servers[1].writes() == 0
+    server = servers[1]
+    server.update(destination_rule(), change_rule)
+    with pytest.raises(RouteError) as caught:
+        await istio.preflight(server.name)
+    assert_names_the_place(str(caught.value), server, "route 'primary'", *words)
+    assert server.writes() == 0
+    assert weights_in(server) == (100, 0)
 
 
 async def test_a_down_cluster_and_a_401_fail_alone_with_a_clear_reason(
