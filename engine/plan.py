@@ -16,7 +16,9 @@ is validated like an AnalysisTemplate (strict, camelCase, every problem at file:
   require a manual approval before it starts, and has steps (weight and hold; the last
   step is 100);
 * ``options``: bake time between waves, what a "no data" look does, whether one
-  cluster's failure fails the whole rollout, whether to revert the commit.
+  cluster's failure fails the whole rollout, whether to revert the commit, whether a
+  revert that conflicts may fall back to reverting the range up to the head
+  (``rangeRevert``), and which Argo CD / Flux objects to nudge after a revert.
 
 The cross-field rules (last step 100, weights rising, wave names unique) are checks,
 so they are reported with everything else in one pass.
@@ -29,6 +31,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PlainSerializer
 
+from auspice.gitops.nudge import NudgeTarget
 from auspice.specs import DocumentKind, Finding, register_kind
 from auspice.specs.base import ObjectName, UserModel, bounded
 from auspice.specs.durations import Duration, format_duration
@@ -104,6 +107,14 @@ class PlanOptions(UserModel):
     undecided_timeout: PlanDuration = 600.0
     fail_whole_rollout: bool = True
     revert: bool = True
+    range_revert: bool = Field(
+        default=False, description="when later commits make the release's revert conflict, "
+        "restore the branch to its content before the release in one commit (it also undoes "
+        "those later commits; docs/gitops.md)")
+    nudge: list[NudgeTarget] = Field(
+        default_factory=list, description="Argo CD Applications or Flux objects in the hub "
+        "cluster to annotate after a pushed revert, so they sync now instead of at their next "
+        "poll; needs rollouts.hub in the service configuration")
 
 
 class PlanSpec(UserModel):

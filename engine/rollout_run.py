@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
+
+from kubernetes.aio.client import ApiClient
 
 from auspice.analysis import Analysis
 from auspice.clock import Clock
 from auspice.errors import ConfigError
-from auspice.gitops import RepoSpec, RevertOutcome, RevertReason, revert_release
+from auspice.gitops import RepoSpec, RevertOutcome, RevertReason, RevertStatus, revert_release
+from auspice.gitops.nudge import ControllerNudge
 from auspice.metrics.source import MetricsSource
 from auspice.plan import RolloutPlan
 from auspice.rollout_states import State
@@ -44,20 +47,35 @@ class Reverter(Protocol):
 
 @dataclass(frozen=True)
 class GitReverter:
-    """:func:`auspice.gitops.revert_release` on the plan's repository and branch."""
+    """:func:`auspice.gitops.revert_release` on the plan's repository and branch.
+
+    The plan decides whether a conflicting revert may become a range revert and which
+    controllers to nudge; the service decides how to reach the hub cluster for the
+    nudge (``hub_client``). A plan that asks for a nudge from a service without a hub
+    still gets its revert, and the outcome says why nothing was nudged.
+    """
 
     cache_dir: Path
     clock: Clock | None = None
     repo_options: Mapping[str, Any] = field(default_factory=dict)  # auth, author, timeout
     max_push_attempts: int = 5
+    hub_client: Callable[[], Awaitable[ApiClient]] | None = None
 
     async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
                        reason: RevertReason) -> RevertOutcome:
-        release = plan.spec.release
+        release, options = plan.spec.release, plan.spec.options
         repo = RepoSpec(url=release.repository, branch=release.branch, **self.repo_options)
-        return await revert_release(repo=repo, commit=release.sha, reason=reason,
-                                    rollout_id=rollout_id, cache_dir=self.cache_dir,
-                                    clock=self.clock, max_push_attempts=self.max_push_attempts)
+        nudge = None
+        if options.nudge and self.hub_client is not None:
+            nudge = ControllerNudge(api_client=await self.hub_client(), targets=options.nudge)
+        outcome = await revert_release(
+            repo=repo, commit=release.sha, reason=reason, rollout_id=rollout_id,
+            cache_dir=self.cache_dir, clock=self.clock, max_push_attempts=self.max_push_attempts,
+            allow_range_revert=options.range_revert, nudge=nudge)
+        if options.nudge and nudge is None and outcome.status is RevertStatus.PUSHED:
+            outcome = replace(outcome, nudge_error="the plan asks for a nudge but this service "
+                              "has no hub cluster configured (rollouts.hub)")
+        return outcome
 
 
 def library_templates(extra: Mapping[str, AnalysisTemplate] | None = None

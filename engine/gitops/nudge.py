@@ -29,10 +29,11 @@ from typing import Any, Literal
 import aiohttp
 from kubernetes.aio.client import ApiClient, CustomObjectsApi
 from kubernetes.aio.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from ..clock import Clock
 from ..errors import ClusterError
+from ..specs.base import UserModel
 
 __all__ = ["ControllerNudge", "NudgeTarget", "nudge_controllers", "nudge_patch"]
 
@@ -48,10 +49,12 @@ _API = {
 }
 
 
-class NudgeTarget(BaseModel):
-    """One controller object in the hub cluster to annotate after a revert."""
+class NudgeTarget(UserModel):
+    """One controller object in the hub cluster to annotate after a revert.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Written by users in a RolloutPlan (``options.nudge``), so it is strict and camelCase
+    like every other plan field.
+    """
 
     kind: Literal["Application", "GitRepository", "Kustomization", "HelmRelease"]
     name: str = Field(min_length=1, max_length=253)
@@ -66,9 +69,9 @@ class NudgeTarget(BaseModel):
     @model_validator(mode="after")
     def _hard_only_for_argo(self) -> NudgeTarget:
         if self.hard_refresh and self.kind != "Application":
-            raise ValueError("hard_refresh only applies to an Argo CD Application")
+            raise ValueError("hardRefresh only applies to an Argo CD Application")
         if self.api_version is not None and self.api_version.count("/") != 1:
-            raise ValueError("api_version must be group/version")
+            raise ValueError("apiVersion must be group/version")
         return self
 
     def resource(self) -> tuple[str, str, str]:

@@ -68,7 +68,7 @@ def annotations(server: KubeApiServer, obj: dict[str, Any]) -> dict[str, str]:
 def test_patch_bodies_follow_each_controllers_annotation() -> None:
     argo = nudge_patch(TARGETS[0], now=0.0)
     hard = nudge_patch(NudgeTarget(kind="Application", name="a", namespace="argocd",
-                                   hard_refresh=True), now=0.0)
+                                   hardRefresh=True), now=0.0)
     flux = nudge_patch(TARGETS[1], now=1_718_000_000.123456)
 
     assert argo == {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}
@@ -82,10 +82,10 @@ def test_target_resources_and_validation() -> None:
     assert NudgeTarget(kind="GitRepository", name="c", namespace="flux-system").resource() == (
         "source.toolkit.fluxcd.io", "v1", "gitrepositories")
     old = NudgeTarget(kind="GitRepository", name="c", namespace="flux-system",
-                      api_version="source.toolkit.fluxcd.io/v1beta2")
+                      apiVersion="source.toolkit.fluxcd.io/v1beta2")
     assert old.resource() == ("source.toolkit.fluxcd.io", "v1beta2", "gitrepositories")
     with pytest.raises(ValueError, match="only applies to an Argo CD Application"):
-        NudgeTarget(kind="Kustomization", name="a", namespace="f", hard_refresh=True)
+        NudgeTarget(kind="Kustomization", name="a", namespace="f", hardRefresh=True)
     with pytest.raises(ValueError, match="Extra inputs"):
         NudgeTarget.model_validate({"kind": "Application", "name": "a", "namespace": "b",
                                     "refresh": "hard"})
