@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -174,6 +175,28 @@ async def test_conflicts_that_never_end_fail_after_bounded_retries(
         await istio.set_weights(server.name, Weights.canary_percent(10))
     assert server.count("PATCH") == 3
     assert weights_in(server) == (100, 0)
+
+
+async def test_conflict_retries_back_off_exponentially_up_to_the_cap(
+    servers: list[KubeApiServer], inventory: ClusterInventory
+) -> None:
+    """Retrying a 409 at once against a controller that keeps rewriting the object only
+    adds load to its API server, so the wait between attempts must grow (jittered,
+    doubling, capped). The concurrent writer runs as each PATCH arrives and notes the
+    router's virtual time, so the gaps are exactly the router's sleeps, in no wall time.
+    """
+    clock = VirtualClock()
+    arrivals: list[float] = []
+    server = servers[0]
+    server.concurrent_writer(virtual_service(), lambda _: arrivals.append(clock.now()), times=10)
+    istio = router(inventory, clock=clock, max_conflict_retries=5, backoff=0.05, backoff_cap=0.3)
+    with pytest.raises(ConflictRetriesExhausted):
+        await istio.set_weights(server.name, Weights.canary_percent(10))
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(gaps) == 5
+    # jitter keeps each wait in [base/2, base), so doubling bases never overlap
+    assert 0 < gaps[0] < gaps[1] < gaps[2]
+    assert all(0.15 <= gap <= 0.3 for gap in gaps[3:]), gaps  # capped at 0.3
 
 
 async def test_drift_is_reported_and_not_overwritten(
