@@ -4,6 +4,10 @@ Both run :class:`~auspice.analysis.Analysis`, the code path the service uses: ``
 prints the verdict at the end of the window, ``backtest`` replays the window look by look
 and shows when the verdict would have fired and how the evidence grew, so tolerance and
 alpha can be tuned on past releases before a template is trusted.
+
+The metrics source is configured with the same model as ``auspice serve``'s
+``prometheus:`` section (:class:`auspice.webhooks.config.PrometheusConfig`): each source
+option here is one of its fields, so the CLI and the service reach Thanos the same way.
 """
 
 from __future__ import annotations
@@ -11,18 +15,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from auspice import analyses
 from auspice.analysis import Analysis, FailedLook, analysis_from, summarize
 from auspice.errors import ConfigError
 from auspice.metrics.prometheus import PrometheusSource
 from auspice.report import evidence_chart, verdict_text
-from auspice.specs import AnalysisTemplate, load_template
+from auspice.specs import AnalysisTemplate, format_duration, load_template
 from auspice.stats import Decision, Verdict
+from auspice.webhooks.config import PrometheusConfig
+
+#: The CLI's retries of a 5xx or a dropped connection (the service's default is 1: it
+#: looks again a minute later anyway; a one-off command has no next look).
+CLI_RETRIES = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +54,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="canary start: RFC 3339 (UTC when no offset) or epoch seconds")
     parser.add_argument("--end", help="end of the window (default: now; at most the "
                         "template's maxDuration after --start)")
-    parser.add_argument("--bearer-token-file", type=Path)
-    parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
+    source = parser.add_argument_group(
+        "metrics source", "the keys of auspice serve's prometheus: section, as options")
+    source.add_argument("--bearer-token-file", type=Path, metavar="FILE",
+                        help="send the file's content as a bearer token (re-read each request)")
+    source.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                        help="an HTTP header for every request, e.g. X-Scope-OrgID=team-a")
+    source.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
+    source.add_argument("--ca-file", type=Path, metavar="FILE",
+                        help="PEM CA bundle to verify the server's certificate with")
+    source.add_argument("--client-cert", type=Path, metavar="FILE",
+                        help="PEM client certificate (mutual TLS)")
+    source.add_argument("--client-key", type=Path, metavar="FILE",
+                        help="PEM key of --client-cert (when not in the same file)")
+    source.add_argument("--insecure-skip-verify", action="store_true",
+                        help="do not verify the server's certificate (unsafe: anyone "
+                        "on the path could answer for Thanos)")
+    source.add_argument("--replica-label", action="append", default=[], metavar="LABEL",
+                        help="Thanos replicaLabels[] to deduplicate by; repeat for several")
+    source.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True,
+                        help="Thanos dedup (default: on)")
+    source.add_argument("--partial-response", action="store_true",
+                        help="accept Thanos partial responses (default: a missing store "
+                        "fails the look)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -100,10 +132,37 @@ def _analysis(args: argparse.Namespace) -> tuple[Analysis, float]:
     return analysis, end
 
 
+def source_config(args: argparse.Namespace) -> PrometheusConfig:
+    """The source options as ``auspice serve`` would read them from its config file."""
+    if not (math.isfinite(args.timeout) and args.timeout >= 0.001):
+        raise ConfigError(f"--timeout {args.timeout:g}: give a finite number of seconds, "
+                          "at least 0.001", hint="e.g. --timeout 30")
+    data: dict[str, object] = {
+        "url": args.prometheus,
+        "timeout": format_duration(args.timeout),
+        "headers": pairs(args.header, "--header"),
+        "insecureSkipVerify": args.insecure_skip_verify,
+        "partialResponse": args.partial_response,
+        "dedup": args.dedup,
+        "replicaLabels": list(args.replica_label),
+        "retries": CLI_RETRIES,
+    }
+    for key, value in (("bearerTokenFile", args.bearer_token_file), ("caFile", args.ca_file),
+                       ("clientCert", args.client_cert), ("clientKey", args.client_key)):
+        if value is not None:
+            data[key] = str(value)
+    try:
+        return PrometheusConfig.model_validate(data)
+    except ValidationError as error:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                            for e in error.errors())
+        raise ConfigError(f"invalid metrics source options: {details}") from None
+
+
 def _source(args: argparse.Namespace) -> PrometheusSource:
-    return PrometheusSource(args.prometheus, timeout=args.timeout,
-                            headers=pairs(args.header, "--header"),
-                            bearer_token_file=args.bearer_token_file)
+    config = source_config(args)
+    # PrometheusConfig's fields are PrometheusSource's keyword arguments, name for name.
+    return PrometheusSource(config.url, **config.model_dump(exclude={"url"}))
 
 
 async def _replay(args: argparse.Namespace) -> list[Verdict | FailedLook]:

@@ -2,17 +2,22 @@
 
 Each fault has one defined outcome: series, NoDataError ("no data"), or a SourceError
 subclass naming the query, the server and what came back. None may pass silently.
+The TLS tests serve HTTPS with a self-signed certificate made for the test, which only
+a source given it as its CA (or told to skip verification) may trust.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 
 import numpy as np
 import pytest
+from analysis.helpers import run_main
 from support.thanos_fake import (
     Reply,
+    SelfSigned,
     ThanosFake,
     bad_data_400,
     execution_422,
@@ -20,11 +25,14 @@ from support.thanos_fake import (
     garbage_200,
     matrix_from_request,
     matrix_reply,
+    self_signed_certificate,
     unavailable_503,
     vector_reply,
     warning_reply,
 )
 
+from auspice import analyses
+from auspice.analysis import FailedLook, analysis_from
 from auspice.errors import AuspiceError, ConfigError, SourceError
 from auspice.metrics.promapi import (
     MalformedResponseError,
@@ -37,6 +45,7 @@ from auspice.metrics.promapi import (
 )
 from auspice.metrics.prometheus import PrometheusSource, split_range, stitch
 from auspice.metrics.source import MetricsSource, NoDataError, Series
+from auspice.stats import Decision
 
 QUERY = 'sum(rate(istio_requests_total{destination_version="v2"}[1m]))'
 LABELS = {"cluster": "east", "destination_version": "v2"}
@@ -453,3 +462,101 @@ async def test_redirects_are_not_followed(fake: ThanosFake) -> None:
             await source.query_range(QUERY, 1000, 1060, 60)
     assert len(fake.requests) == 1
     assert "secret-token" not in str(caught.value)
+
+
+@pytest.fixture
+def certificate(tmp_path) -> SelfSigned:
+    return self_signed_certificate(tmp_path)
+
+
+async def test_https_with_the_configured_ca_file_is_trusted(certificate: SelfSigned) -> None:
+    async with ThanosFake(tls=certificate) as fake:
+        assert fake.url.startswith("https://127.0.0.1:")
+        fake.queue(ok_reply())
+        source, _ = source_for(fake.url, ca_file=certificate.cert)
+        async with source:
+            [series] = await source.query_range(QUERY, 1000, 1060, 60)
+    assert series.values.tolist() == [1.5, 2.5]
+    assert [request.path for request in fake.requests] == ["/api/v1/query_range"]
+
+
+@pytest.mark.parametrize("trust", ["system CAs", "another CA"])
+async def test_https_without_its_ca_fails_verification_naming_the_server(
+    certificate: SelfSigned, tmp_path, trust: str
+) -> None:
+    other = self_signed_certificate(tmp_path, name="another-ca")
+    options = {"ca_file": other.cert} if trust == "another CA" else {}
+    async with ThanosFake(tls=certificate) as fake:
+        fake.default = ok_reply()
+        source, _ = source_for(fake.url, **options)
+        async with source:
+            with pytest.raises(ServerUnavailableError) as caught:
+                await source.query_range(QUERY, 1000, 1060, 60)
+    assert caught.value.server == fake.url
+    assert fake.url in str(caught.value)
+    assert "certificate verify failed" in str(caught.value)
+    assert QUERY in str(caught.value)
+    assert fake.requests == []  # nothing got past the handshake
+
+
+async def test_an_untrusted_certificate_is_a_failed_look(certificate: SelfSigned) -> None:
+    scope = {"workload": "reviews-v2", "namespace": "shop", "cluster": "east"}
+    analysis = analysis_from(
+        analyses.load("istio"),
+        canary={**scope, "version": "v2"},
+        baseline={**scope, "workload": "reviews-v1", "version": "v1"},
+        start=10_000,
+    )
+    async with ThanosFake(tls=certificate) as fake:
+        fake.default = ok_reply()
+        source, _ = source_for(fake.url)
+        async with source:
+            verdict = await analysis.look(source, 10_000 + 600)
+    assert isinstance(verdict, FailedLook)
+    assert verdict.decision is Decision.ERROR
+    assert fake.url in verdict.reason
+    assert "certificate verify failed" in verdict.reason
+
+
+async def test_insecure_skip_verify_accepts_an_untrusted_certificate(
+    certificate: SelfSigned,
+) -> None:
+    async with ThanosFake(tls=certificate) as fake:
+        fake.queue(ok_reply())
+        source, _ = source_for(fake.url, insecure_skip_verify=True)
+        async with source:
+            [series] = await source.query_range(QUERY, 1000, 1060, 60)
+    assert series.values.tolist() == [1.5, 2.5]
+    assert len(fake.requests) == 1
+
+
+async def test_backtest_source_options_reach_the_source(
+    certificate: SelfSigned, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``auspice backtest`` with --ca-file, replica labels and partial response: each one
+    reaches the request; without --ca-file the same command is a failed look (exit 1)."""
+    scope = "workload=reviews-v2,namespace=shop,cluster=east"
+    async with ThanosFake(tls=certificate) as fake:
+        args = ["backtest", "--json", "--template", "istio", "--prometheus", fake.url,
+                "--canary", f"version=v2,{scope}", "--baseline", f"version=v1,{scope}",
+                "--start", "10000", "--end", "10600", "--timeout", "5"]  # fmt: skip
+        options = ["--ca-file", str(certificate.cert), "--partial-response", "--no-dedup",
+                   "--replica-label", "replica", "--replica-label", "rule_replica"]  # fmt: skip
+        # The CLI runs its own event loop: in a thread, while this loop serves.
+        trusted = await asyncio.to_thread(run_main, [*args, *options], capsys)
+        assert fake.requests, (trusted.out, trusted.err)
+        for request in fake.requests:
+            assert request.params.getall("replicaLabels[]") == ["replica", "rule_replica"]
+            assert request.params["partial_response"] == "true"
+            assert request.params["dedup"] == "false"
+            assert request.params["timeout"] == "5"
+        looks = trusted.json()["looks"]
+        assert looks and all("certificate" not in look["reason"] for look in looks)
+
+        seen = len(fake.requests)
+        untrusted = await asyncio.to_thread(run_main, args, capsys)
+    assert untrusted.status == 1
+    assert len(fake.requests) == seen
+    [look] = untrusted.json()["looks"]
+    assert look["verdict"] == "error"
+    assert fake.url in look["reason"] and "certificate verify failed" in look["reason"]

@@ -13,6 +13,8 @@ from the request) and reads back what the client sent::
         assert fake.requests[0].params["partial_response"] == "false"
 
 When the queue is empty, ``fake.default`` answers (an empty success by default).
+``ThanosFake(tls=self_signed_certificate(tmp_path))`` serves HTTPS instead, with a
+certificate for 127.0.0.1 made by ``openssl req`` that no system store trusts.
 The shapes follow the Prometheus HTTP API documentation and Thanos' querier docs:
 ``{"status": "success", "data": {...}, "warnings": [...]}`` and
 ``{"status": "error", "errorType": ..., "error": ...}``.
@@ -23,17 +25,23 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import ssl
+import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
 from multidict import MultiDict
 
+from support.integration import require_binary
+
 __all__ = [
     "Reply",
     "RequestRecord",
+    "SelfSigned",
     "ThanosFake",
     "bad_data_400",
     "execution_422",
@@ -41,6 +49,7 @@ __all__ = [
     "garbage_200",
     "matrix_from_request",
     "matrix_reply",
+    "self_signed_certificate",
     "unavailable_503",
     "vector_reply",
     "warning_reply",
@@ -171,13 +180,46 @@ def garbage_200() -> Reply:
     return Reply(200, "<html><body>Please sign in</body></html>", content_type="text/html")
 
 
-class ThanosFake:
-    """The server itself: bind to 127.0.0.1 on a free port, answer from the queue."""
+@dataclass(frozen=True)
+class SelfSigned:
+    """A self-signed certificate (its own CA) for 127.0.0.1 and localhost, PEM files."""
 
-    def __init__(self, *, default: Responder | None = None) -> None:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def self_signed_certificate(directory: Path, *, name: str = "thanos-fake") -> SelfSigned:
+    """Make a fresh key and self-signed certificate in ``directory`` with ``openssl req``."""
+    openssl = require_binary("openssl")
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    command = [
+        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-days", "2", "-subj", f"/CN={name}",
+        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout", str(key), "-out", str(cert),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"openssl req failed: {done.stderr.strip()[-2000:]}")
+    return SelfSigned(cert, key)
+
+
+class ThanosFake:
+    """The server itself: bind to 127.0.0.1 on a free port, answer from the queue.
+
+    With ``tls`` it serves HTTPS with that certificate (``url`` starts with https).
+    """
+
+    def __init__(self, *, default: Responder | None = None, tls: SelfSigned | None = None) -> None:
         self.default: Responder = default or Reply(
             body=_success({"resultType": "matrix", "result": []})
         )
+        self.tls = tls
         self.requests: list[RequestRecord] = []
         self._queue: list[Responder] = []
         self._runner: web.AppRunner | None = None
@@ -191,10 +233,11 @@ class ThanosFake:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        context = self.tls.server_context() if self.tls else None
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if context else 'http'}://127.0.0.1:{port}"
         return self
 
     async def __aexit__(
