@@ -19,20 +19,40 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from auspice import demo
+    """The rollout story by default; the single-canary judge demo of the judges' issue
+    stays reachable (``--judges-only``): it shows the e-values look by look, which the
+    rollout's view condenses to one number per cluster."""
+    if args.judges_only:
+        from auspice import demo
 
-    return demo.main(seed=args.seed, json_lines=args.json)
+        return demo.main(seed=args.seed, json_lines=args.json)
+    from auspice import rollout_demo
+
+    return rollout_demo.main(regress=args.regress, seed=args.seed, json_lines=args.json)
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "demo", help="simulate a healthy and a regressed canary, judged look by look",
-        description="Simulate one canary against its baseline twice (a healthy release and "
-        "one with an error-rate and latency regression) on a virtual clock, printing the "
-        "e-values and the verdict as they evolve. Exit 0 when the healthy release passed "
-        "and the regression failed.")
+        "demo", help="a multi-cluster rollout, healthy then regressed, in a simulated world",
+        description="Run the real orchestrator, judges, state file and Git revert against a "
+        "simulated world on a virtual clock: five clusters (staging-eu, prod-eu, "
+        "prod-us-east, prod-us-west, prod-asia), three waves, and a temporary Git "
+        "repository holding the release commit. A healthy release is promoted everywhere; "
+        "a regressed one fails in wave 2 (prod-eu), traffic returns to stable in every "
+        "touched cluster and the release commit is reverted. On a terminal a status block "
+        "shows waves, weights and the latest evidence as they change. Exit 0 when each "
+        "release ended as expected.")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--regress", dest="regress", action="store_const", const=True,
+                       default=None, help="run only the regressed release")
+    which.add_argument("--healthy", dest="regress", action="store_const", const=False,
+                       help="run only the healthy release")
+    which.add_argument("--judges-only", action="store_true",
+                       help="instead, one canary against its baseline judged look by look "
+                       "(the judges' e-values at every look, no clusters or Git)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument("--json", action="store_true", help="one JSON verdict per look")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per audit entry (with --judges-only: per look)")
     parser.set_defaults(handler=_demo)
 
 

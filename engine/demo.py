@@ -1,4 +1,9 @@
-"""``auspice demo``: one canary against its baseline, judged look by look on a virtual clock.
+"""``auspice demo --judges-only``: one canary against its baseline, judged look by look.
+
+``auspice demo`` itself tells the whole multi-cluster story (:mod:`auspice.rollout_demo`)
+and judges one metric, the error rate, in each cluster. This demo is the close-up kept
+from before the orchestrator existed: three judges on one canary, with every look's
+e-values, effects and intervals, on a virtual clock.
 
 Two releases of a simulated service go through the same canary: a healthy one, and one
 whose error rate doubles and whose median latency grows by a tenth. The canary's weight steps
