@@ -15,6 +15,10 @@ Example::
     auth: {tokensFile: /etc/auspice/tokens.yaml}
     limits: {lookDeadline: 8s, maxBodyBytes: 65536}
     cache: {ttl: 10s}
+    rollouts:                      # optional: run RolloutPlans (docs/rollouts.md)
+      clusters: {kubeconfig: /etc/auspice/spokes/kubeconfig,
+                 labelsFile: /etc/auspice/spokes/clusters.yaml}
+      git: {cacheDir: /var/lib/auspice/git, tokenFile: /etc/auspice/git/token}
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "LimitsConfig",
     "ListenConfig",
     "PrometheusConfig",
+    "RolloutsConfig",
     "ServeConfig",
     "StoreConfig",
     "TemplatesConfig",
@@ -132,6 +137,60 @@ class ClockConfig(UserModel):
     speed: Annotated[float, Field(ge=0)] = 1.0
 
 
+class ArgoCdClusters(UserModel):
+    """Spoke clusters from the Argo CD cluster Secrets in ``namespace`` of the hub."""
+
+    namespace: str = "argocd"
+
+
+class InClusterTarget(UserModel):
+    """The hub itself as a rollout target, through the pod's ServiceAccount."""
+
+    name: str = "in-cluster"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ClustersConfig(UserModel):
+    """Where the clusters a plan's waves select come from; the sources add up."""
+
+    kubeconfig: FilePath | None = None
+    labels_file: FilePath | None = None
+    argocd: ArgoCdClusters | None = None
+    in_cluster: InClusterTarget | None = None
+
+
+class HubConfig(UserModel):
+    """The hub cluster (Argo CD Secrets, nudges): a kubeconfig context, else in-cluster."""
+
+    kubeconfig: FilePath | None = None
+    context: str | None = None
+
+
+class GitConfig(UserModel):
+    """How reverts reach the GitOps repositories. No credential: git's own configuration."""
+
+    cache_dir: FilePath = Path("auspice-git-cache")
+    ssh_key_file: FilePath | None = None
+    known_hosts_file: FilePath | None = None
+    accept_new_host_keys: bool = False
+    token_file: FilePath | None = None
+    token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    username: str = "x-access-token"
+    author_name: str = "Auspice"
+    author_email: str = "auspice@localhost"
+    timeout: Duration = 60.0
+    max_push_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+
+
+class RolloutsConfig(UserModel):
+    """Run RolloutPlans: the clusters, the hub, git, and the Kubernetes request timeout."""
+
+    clusters: ClustersConfig
+    hub: HubConfig | None = None
+    git: GitConfig = Field(default_factory=GitConfig)
+    request_timeout: Duration = 10.0
+
+
 class ServeConfig(UserModel):
     """The whole ``auspice serve`` configuration."""
 
@@ -147,6 +206,8 @@ class ServeConfig(UserModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Settings of the Kayenta-compatible API, validated by its own module.
     kayenta: dict[str, Any] = Field(default_factory=dict)
+    #: Absent: the rollouts API answers 503 (this service only judges).
+    rollouts: RolloutsConfig | None = None
 
 
 def load_config(path: str | Path) -> ServeConfig:

@@ -7,6 +7,9 @@ runs it until SIGTERM or SIGINT, then stops accepting connections, lets running 
 finish (up to ``limits.shutdown_timeout``) and closes the store. Refusing to start is
 preferred to starting half-configured: no callers configured, an unreadable token
 file, an unwritable state file or a broken template directory stop it with a message.
+With a ``rollouts:`` section it also drives RolloutPlans
+(:mod:`auspice.webhooks.rollouts_service`) and, on start, resumes every rollout the
+state file says is unfinished; without one the rollouts API answers 503.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from auspice.errors import ConfigError
 from auspice.metrics.prometheus import PrometheusSource
 from auspice.metrics.source import MetricsSource
 from auspice.store import Store
+from auspice.webhooks import rollouts_api
 from auspice.webhooks.app import create_app
 from auspice.webhooks.auth import Role, TokenAuth
 from auspice.webhooks.config import KubernetesSecretRef, ServeConfig, load_config
 from auspice.webhooks.context import ServiceContext
+from auspice.webhooks.rollouts_service import RolloutService, build_rollouts
 from auspice.webhooks.sources import CachingSource, CountingSource
 from auspice.webhooks.telemetry import ServiceMetrics, configure_logging, log_event
 from auspice.webhooks.templates import TemplateResolver
@@ -158,8 +163,18 @@ def _ssl_context(config: ServeConfig) -> ssl.SSLContext | None:
 async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT), then shut down gracefully."""
     context = await build_context(config)
+    try:
+        rollouts = await _build_rollouts(config, context)
+    except BaseException:
+        await _release(context, None)
+        raise
     app = create_app(context)
-    app.on_cleanup.append(_close(context))
+    rollouts_api.add_routes(app, rollouts.orchestrator if rollouts else None)
+
+    async def cleanup(_: web.Application) -> None:
+        await _release(context, rollouts)
+
+    app.on_cleanup.append(cleanup)
     runner = web.AppRunner(app, access_log=None,
                            shutdown_timeout=config.limits.shutdown_timeout)
     await runner.setup()
@@ -182,14 +197,22 @@ async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> No
         await runner.cleanup()
 
 
-def _close(context: ServiceContext):  # type: ignore[no-untyped-def]
-    async def close(_: web.Application) -> None:
-        closer = getattr(_innermost(context.source), "close", None)
-        if closer is not None:
-            await closer()
-        await context.store.close()
+async def _build_rollouts(config: ServeConfig, context: ServiceContext) -> RolloutService | None:
+    """The orchestrator when the configuration has ``rollouts:`` (None: judging only)."""
+    if config.rollouts is None:
+        return None
+    return await build_rollouts(config.rollouts, store=context.store, source=context.source,
+                                templates=context.templates, clock=context.clock)
 
-    return close
+
+async def _release(context: ServiceContext, rollouts: RolloutService | None) -> None:
+    """After the drivers stopped: cluster clients, the metrics source, then the store."""
+    if rollouts is not None:
+        await rollouts.close()
+    closer = getattr(_innermost(context.source), "close", None)
+    if closer is not None:
+        await closer()
+    await context.store.close()
 
 
 def _innermost(source: object) -> object:

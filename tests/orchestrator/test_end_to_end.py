@@ -8,7 +8,6 @@ looks every 4 s) so the whole file stays around two minutes.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -19,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+import yaml
 from support.integration import require_binary
 from support.kube_api import (
     SAMPLE_NAME,
@@ -30,7 +31,7 @@ from support.kube_api import (
     kube_api_servers,
     virtual_service,
 )
-from support.prometheus import start_prometheus
+from support.prometheus import free_port, start_prometheus
 
 from auspice.orchestrator import Orchestrator, Settings
 from auspice.rollout_demo import make_repository, remote_log
@@ -38,7 +39,15 @@ from auspice.rollout_finish import FinishSettings
 from auspice.rollout_states import State
 from auspice.rollout_store import RolloutStore
 
-from .mesh import CLUSTERS, MeshExporter, build_world, canary_weight, write_inventory, write_plan
+from .mesh import (
+    CLUSTERS,
+    TEMPLATE,
+    MeshExporter,
+    build_world,
+    canary_weight,
+    write_inventory,
+    write_plan,
+)
 
 VS = ObjectKey("networking.istio.io", "virtualservices", SAMPLE_NAMESPACE, SAMPLE_NAME)
 HERE = Path(__file__).parent
@@ -200,52 +209,107 @@ async def test_409_storm_and_an_unreachable_cluster_are_retried_through(mesh: Me
     assert mesh.weights() == dict.fromkeys(CLUSTERS, 100)
 
 
-CHILD = HERE / "e2e_child.py"
+OPERATOR = {"Authorization": "Bearer operator-token-0123456789abcdef"}
 
 
-def child(mesh: Mesh, mode: str, state: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}
-    return subprocess.Popen(
-        [sys.executable, str(CHILD), mode, str(mesh.kubeconfig), str(mesh.labels),
-         mesh.prometheus, str(mesh.plan_file("12s")), str(state), str(mesh.root / "cache")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def serve_config(mesh: Mesh, port: int) -> Path:
+    """``auspice serve`` driving rollouts in the mesh: its clusters, Prometheus, git."""
+    templates = mesh.root / "templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "e2e.yaml").write_text(TEMPLATE)
+    tokens = mesh.root / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"tokens": [
+        {"name": "oncall", "role": "operator", "token": OPERATOR["Authorization"][7:]}]}))
+    config = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "prometheus": {"url": mesh.prometheus, "timeout": "10s"},
+        "store": {"path": str(mesh.root / "serve-state.db")},
+        "templates": {"directory": str(templates)},
+        "auth": {"tokensFile": str(tokens)},
+        "rollouts": {"clusters": {"kubeconfig": str(mesh.kubeconfig),
+                                  "labelsFile": str(mesh.labels)},
+                     "git": {"cacheDir": str(mesh.root / "cache")},
+                     "requestTimeout": "5s"},
+    }
+    path = mesh.root / "serve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
-async def test_kill_9_mid_hold_then_restart_resumes_with_the_remaining_hold(
-        mesh: Mesh) -> None:
-    state = mesh.root / "killed.db"
-    first = child(mesh, "start", state)
-    store = None
-    try:
-        for _ in range(900):
+def launch(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen([sys.executable, "-m", "auspice", "serve", "--config",
+                                 str(config)], stdout=sink, stderr=subprocess.STDOUT)
+
+
+def tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
+async def start_serving(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``python -m auspice serve`` as a real process, once /healthz answers."""
+    process = launch(config, log)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            assert process.poll() is None, tail(log)
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                    if answer.status == 200:
+                        return process
+            except aiohttp.ClientConnectionError:
+                pass
             await asyncio.sleep(0.1)
-            if state.exists():
-                store = store or await RolloutStore.open(state)
-                ids = await store.ids()
-                record = await store.get(ids[0]) if ids else None
-                row = record.cluster("prod-eu") if record else None
-                if row is not None and row.status == "holding" and row.step == 0:
-                    break
-            assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+    process.kill()
+    raise AssertionError(f"auspice serve did not come up:\n{tail(log)}")
+
+
+async def api(port: int, method: str, path: str, body: Any = None) -> Any:
+    async with aiohttp.ClientSession(headers=OPERATOR) as http, http.request(
+            method, f"http://127.0.0.1:{port}/api/v1{path}", json=body) as answer:
+        data = await answer.json()
+        assert answer.status < 300, data
+        return data
+
+
+async def test_kill_9_of_auspice_serve_mid_hold_then_restart_resumes_with_the_remaining_hold(
+        mesh: Mesh) -> None:
+    """The service process itself: started by the API, killed mid-hold, started again."""
+    port, log = free_port(), mesh.root / "serve.log"
+    config = serve_config(mesh, port)
+    first = await start_serving(config, port, log)
+    second = None
+    try:
+        plan = mesh.plan_file("12s").read_text()
+        rollout = (await api(port, "POST", "/rollouts", {"planYaml": plan}))["id"]
+        for _ in range(900):
+            row = next((c for c in (await api(port, "GET", f"/rollouts/{rollout}"))["clusters"]
+                        if c["cluster"] == "prod-eu"), None)
+            if row is not None and row["status"] == "holding" and row["step"] == 0:
+                break
+            await asyncio.sleep(0.1)
         await asyncio.sleep(3)  # well inside the 12 s hold
         first.send_signal(signal.SIGKILL)
         await asyncio.to_thread(first.wait)
-        assert store is not None
-        killed_at = await store.get(ids[0])
+        store = await RolloutStore.open(mesh.root / "serve-state.db")
+        killed_at = await store.get(rollout)
         await asyncio.sleep(2)
-        second = child(mesh, "resume", state)
-        _, err = await asyncio.to_thread(second.communicate, timeout=240)
-        assert second.returncode == 0, err.decode()[-3000:]
-        record = await store.get(ids[0])
-        events = await store.events(ids[0])
+        second = await start_serving(config, port, log)  # resumes on start, nothing else
+        for _ in range(2400):
+            record = await store.get(rollout)
+            if record is not None and record.state.final:
+                break
+            await asyncio.sleep(0.1)
+        events = await store.events(rollout)
+        await store.close()
     finally:
-        if first.poll() is None:
-            first.kill()
-        if store is not None:
-            await store.close()
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                await asyncio.to_thread(process.wait)
     assert killed_at is not None and killed_at.state is State.RUNNING
-    assert record is not None and record.state is State.SUCCEEDED
+    assert record is not None and record.state is State.SUCCEEDED, tail(log)
     assert [e.n for e in events] == list(range(1, len(events) + 1))
+    assert [e.what for e in events].count("rollout.resumed") == 1
     sets = [e for e in events if e.what == "weights.set" and e.details["cluster"] == "prod-eu"]
     assert [e.details["step"] for e in sets] == [0, 1]
     resumed = next(e for e in events if e.what == "step.resumed")
@@ -259,3 +323,4 @@ async def test_kill_9_mid_hold_then_restart_resumes_with_the_remaining_hold(
     assert step1.at - sets[0].at >= 12  # not early, although the service was down
     assert step1.at - sets[0].at < 12 + 4 + 6  # nor from zero (a full 12 s after restart)
     assert mesh.weights() == dict.fromkeys(CLUSTERS, 100)
+    assert mesh.reverts() == []
