@@ -98,13 +98,20 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     add_serve_command(commands)
 
 
+def _add_rollout(commands: argparse._SubParsersAction) -> None:
+    from auspice.rollout_command import add_rollout_commands
+
+    add_rollout_commands(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auspice", description="Progressive-delivery analysis engine: anytime-valid "
         "canary judgements across many Kubernetes clusters.")
     parser.add_argument("--version", action="version", version=f"auspice {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_demo, _add_validate, _add_analysis_commands, _add_serve):
+    for add in (_add_demo, _add_validate, _add_analysis_commands, _add_serve,
+                _add_rollout):
         add(commands)
     return parser
 

@@ -9,7 +9,8 @@ command prints a short human summary, or the API's JSON with ``--json``. Exit st
 
 ``auspice abort ROLLOUT --reason TEXT`` waits for the rollback and the revert and prints
 one line per cluster, naming the clusters that could not be reached (the service keeps
-retrying them).
+retrying them). Aborting a rollout that was already promoted exits 1: the service
+records the refusal and rolls nothing back.
 """
 
 from __future__ import annotations
@@ -27,13 +28,21 @@ import aiohttp
 
 from auspice.errors import AuspiceError, InputError
 
-__all__ = ["RolloutClient", "add_rollout_commands"]
+__all__ = ["AbortRefused", "ApiCallError", "RolloutClient", "add_rollout_commands"]
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
 class ApiCallError(AuspiceError):
     """The service refused a call or could not be reached."""
+
+
+class AbortRefused(AuspiceError):
+    """An abort reached a rollout that had already been promoted; nothing was undone."""
+
+
+#: The final states an abort does not undo (the orchestrator records ``abort_refused``).
+PROMOTED = frozenset({"succeeded", "partially_succeeded"})
 
 
 class RolloutClient:
@@ -66,14 +75,15 @@ def _client(args: argparse.Namespace) -> RolloutClient:
 
 
 def _run(work: Callable[[RolloutClient], Any], args: argparse.Namespace,
-         show: Callable[[Any, TextIO], None], out: TextIO | None = None) -> int:
+         show: Callable[[Any, TextIO], None], out: TextIO | None = None) -> Any:
+    """Make the call, print its answer (the API's JSON with ``--json``), return it."""
     out = out or sys.stdout
     data = asyncio.run(work(_client(args)))
     if args.json:
         out.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
         show(data, out)
-    return 0
+    return data
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -84,26 +94,37 @@ def _start(args: argparse.Namespace) -> int:
 
     load_plan(str(path))  # every problem at file:line before anything is sent
     body = {"planYaml": path.read_text()}
-    return _run(lambda c: c.call("POST", "/api/v1/rollouts", body), args, _show_rollout)
+    _run(lambda c: c.call("POST", "/api/v1/rollouts", body), args, _show_rollout)
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     if args.rollout is None:
-        return _run(lambda c: c.call("GET", "/api/v1/rollouts"), args, _show_list)
-    return _run(lambda c: c.call("GET", f"/api/v1/rollouts/{args.rollout}"), args,
-                _show_rollout)
+        _run(lambda c: c.call("GET", "/api/v1/rollouts"), args, _show_list)
+    else:
+        _run(lambda c: c.call("GET", f"/api/v1/rollouts/{args.rollout}"), args,
+             _show_rollout)
+    return 0
 
 
 def _approve(args: argparse.Namespace) -> int:
-    return _run(lambda c: c.call("POST", f"/api/v1/rollouts/{args.rollout}/approve", {}),
-                args, _show_rollout)
+    _run(lambda c: c.call("POST", f"/api/v1/rollouts/{args.rollout}/approve", {}),
+         args, _show_rollout)
+    return 0
 
 
 def _abort(args: argparse.Namespace) -> int:
+    """Exit 1 when the service refused to roll back a promoted rollout: the answer is a
+    200 (the refusal is recorded), but a responder's script must not read it as done."""
     body = {"reason": args.reason}
-    code = _run(lambda c: c.call("POST", f"/api/v1/rollouts/{args.rollout}/abort", body),
+    data = _run(lambda c: c.call("POST", f"/api/v1/rollouts/{args.rollout}/abort", body),
                 args, _show_abort)
-    return code
+    if data.get("state") in PROMOTED:
+        raise AbortRefused(f"rollout {args.rollout} was already promoted ({data['state']}): "
+                           "nothing was rolled back and no commit reverted",
+                           hint="start a rollout of the previous version, or revert the "
+                           "release commit by hand")
+    return 0
 
 
 def _show_rollout(data: Any, out: TextIO) -> None:

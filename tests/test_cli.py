@@ -1,5 +1,5 @@
 """The ``auspice`` command as a user types it: which demo runs, its flags and exit status,
-and the live view on a real pseudo-terminal."""
+the live view on a real pseudo-terminal, and the rollout commands being there at all."""
 
 from __future__ import annotations
 
@@ -106,3 +106,17 @@ def test_auspice_demo_on_a_terminal_draws_the_live_view() -> None:
                                                 "prod-us-east", "prod-us-west"]
     assert all("]   0%" in row and len(row) < 70 for row in rows)  # cut to the width
     assert 'Revert "checkout: release v2"' in output
+@pytest.mark.parametrize("argv", [["abort", "--help"], ["rollout", "--help"],
+                                  ["rollout", "start", "--help"],
+                                  ["rollout", "status", "--help"],
+                                  ["rollout", "approve", "--help"]])
+def test_rollout_commands_have_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(argv, capsys)
+    assert status == 0
+    assert out.startswith(f"usage: auspice {' '.join(argv[:-1])}")
+    assert "--server" in out or argv == ["rollout", "--help"]
+
+
+def test_abort_needs_a_rollout_and_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["abort", "r-1"], capsys)
+    assert status == 2 and "--reason" in err

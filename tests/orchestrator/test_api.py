@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import json
+import re
 from collections.abc import AsyncIterator
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from auspice.cli import main
 from auspice.orchestrator import Orchestrator
-from auspice.rollout_command import add_rollout_commands
 from auspice.store import Store
 from auspice.webhooks import rollouts_api
 from auspice.webhooks.app import create_app
@@ -145,45 +145,67 @@ async def test_event_stream_sends_every_entry_in_order(api: tuple[TestClient, Si
     assert len(again) == 2
 
 
-def cli(argv: list[str]) -> tuple[int, str]:
-    parser = argparse.ArgumentParser(prog="auspice")
-    add_rollout_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = args.handler(args)
-    return code, out.getvalue()
+def cli(argv: list[str]) -> tuple[int, str, str]:
+    """``auspice ARGV`` through the real entry point, as an operator's shell runs it."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
 
 
-async def test_cli_start_status_approve_abort(api: tuple[TestClient, SimWorld],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    client, _ = api
+async def test_cli_start_status_abort(api: tuple[TestClient, SimWorld],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    client, sim = api
     server = str(client.make_url("/"))
     monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["operator"])
-    code, out = await asyncio.to_thread(cli, ["rollout", "start", str(HERE / "plan.yaml"),
-                                              "--server", server, "--json"])
+    code, out, _ = await asyncio.to_thread(cli, ["rollout", "start", str(HERE / "plan.yaml"),
+                                                 "--server", server, "--json"])
     assert code == 0
     rollout = json.loads(out)["id"]
     await until(client, rollout, "awaiting_approval")
-    code, out = await asyncio.to_thread(cli, ["rollout", "status", rollout, "--server", server])
-    assert code == 0 and "awaiting_approval" in out and "prod-eu" in out
-    code, out = await asyncio.to_thread(cli, ["abort", rollout, "--reason", "incident 42",
-                                              "--server", server])
+    code, out, _ = await asyncio.to_thread(cli, ["rollout", "status", rollout,
+                                                 "--server", server])
+    assert code == 0 and "awaiting_approval, wave 3" in out and "prod-eu" in out
+    code, out, _ = await asyncio.to_thread(cli, ["abort", rollout, "--reason", "incident 42",
+                                                 "--server", server])
     assert code == 0
     assert f"rollout {rollout}: aborted" in out
-    assert "staging-eu" in out and "prod-eu" in out and "revert:" in out
-    code, out = await asyncio.to_thread(cli, ["rollout", "status", "--server", server])
-    assert rollout in out
+    assert re.search(r"staging-eu\s+ok", out) and re.search(r"prod-eu\s+ok", out)
+    assert "revert:" in out
+    assert all(w.canary == 0 for w in sim.router.weights.values())
+    code, out, _ = await asyncio.to_thread(cli, ["rollout", "status", "--server", server])
+    assert re.search(rf"{rollout}\s+aborted", out)
+
+
+async def test_cli_approve_then_an_abort_too_late_exits_1(
+        api: tuple[TestClient, SimWorld], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, sim = api
+    server = str(client.make_url("/"))
+    monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["operator"])
+    answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("operator"))
+    rollout = (await answer.json())["id"]
+    await until(client, rollout, "awaiting_approval")
+    code, out, _ = await asyncio.to_thread(cli, ["rollout", "approve", rollout,
+                                                 "--server", server])
+    assert code == 0 and f"rollout {rollout}" in out and "awaiting_approval" not in out
+    await until(client, rollout, "succeeded")
+    code, out, err = await asyncio.to_thread(cli, ["abort", rollout, "--reason", "late",
+                                                   "--server", server])
+    assert code == 1
+    assert "succeeded (it was already over" in out
+    assert "already promoted" in err and "nothing was rolled back" in err
+    assert sim.reverter.pushes == 0
+    assert all(w.canary == 100 for w in sim.router.weights.values())
+    code, _, err = await asyncio.to_thread(cli, ["rollout", "approve", rollout,
+                                                 "--server", server])
+    assert code == 1 and "409" in err
 
 
 async def test_cli_reports_a_refusal(api: tuple[TestClient, SimWorld],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from auspice.rollout_command import ApiCallError
-
     client, _ = api
     monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["viewer"])
-    with pytest.raises(ApiCallError, match="403"):
-        await asyncio.to_thread(cli, ["abort", "r-x", "--reason", "y", "--server",
-                                      str(client.make_url("/"))])
-
-
+    code, out, err = await asyncio.to_thread(cli, ["abort", "r-x", "--reason", "y",
+                                                   "--server", str(client.make_url("/"))])
+    assert code == 1 and out == ""
+    assert err.startswith("auspice abort: POST ") and " 403 " in err
