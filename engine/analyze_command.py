@@ -6,7 +6,7 @@ and shows when the verdict would have fired and how the evidence grew, so tolera
 alpha can be tuned on past releases before a template is trusted.
 
 The metrics source is configured with the same model as ``auspice serve``'s
-``prometheus:`` section (:class:`auspice.webhooks.config.PrometheusConfig`): each source
+``prometheus:`` section (:class:`auspice.metrics.config.PrometheusConfig`): each source
 option here is one of its fields, so the CLI and the service reach Thanos the same way.
 """
 
@@ -26,11 +26,11 @@ from pydantic import ValidationError
 from auspice import analyses
 from auspice.analysis import Analysis, FailedLook, analysis_from, summarize
 from auspice.errors import ConfigError
+from auspice.metrics.config import PrometheusConfig
 from auspice.metrics.prometheus import PrometheusSource
 from auspice.report import evidence_chart, verdict_text
 from auspice.specs import AnalysisTemplate, format_duration, load_template
 from auspice.stats import Decision, Verdict
-from auspice.webhooks.config import PrometheusConfig
 
 #: The CLI's retries of a 5xx or a dropped connection (the service's default is 1: it
 #: looks again a minute later anyway; a one-off command has no next look).

@@ -28,8 +28,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from auspice.metrics.config import PrometheusConfig
 from auspice.specs import Duration, load_file
-from auspice.specs.base import UserModel, bounded
+from auspice.specs.base import FilePath, UserModel, bounded
 
 __all__ = [
     "AuthConfig",
@@ -49,9 +50,6 @@ __all__ = [
 
 Port = bounded(int, low=1, high=65535, what="port", hint="a TCP port between 1 and 65535")
 Bytes = bounded(int, low=1024, what="the size", hint="give at least 1024 bytes")
-Retries = bounded(int, low=0, high=10, what="retries", hint="between 0 and 10")
-#: A file path, written as text in YAML.
-FilePath = Annotated[Path, Field(strict=False)]
 
 
 class ListenConfig(UserModel):
@@ -64,25 +62,6 @@ class TlsConfig(UserModel):
 
     cert_file: FilePath
     key_file: FilePath
-
-
-class PrometheusConfig(UserModel):
-    """The Prometheus / Thanos querier every template's queries go to."""
-
-    url: str
-    timeout: Duration = 5.0
-    headers: dict[str, str] = Field(default_factory=dict)
-    bearer_token_file: FilePath | None = None
-    ca_file: FilePath | None = None
-    client_cert: FilePath | None = None
-    client_key: FilePath | None = None
-    insecure_skip_verify: bool = False
-    partial_response: bool = False
-    dedup: bool = True
-    replica_labels: list[str] = Field(default_factory=list)
-    thanos_parameters: bool = True
-    retries: Retries = 1
-    method: Literal["GET", "POST"] = "GET"
 
 
 class StoreConfig(UserModel):

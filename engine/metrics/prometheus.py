@@ -215,6 +215,13 @@ class PrometheusSource:
                 query=promql,
                 server=self.server,
             ) from None
+        except aiohttp.ClientSSLError as error:  # a certificate will not change on retry
+            raise ServerUnavailableError(
+                f"TLS with the server failed: {_describe(error)} (check caFile, clientCert "
+                "and clientKey, or the server's certificate)",
+                query=promql,
+                server=self.server,
+            ) from None
         except aiohttp.ClientError as error:
             raise _Retry(
                 ServerUnavailableError(

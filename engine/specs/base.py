@@ -10,9 +10,10 @@ message comes with its fix.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -73,6 +74,9 @@ def bounded(
         kind, _range_check(low=low, high=high, inclusive=inclusive, what=what, hint=hint)
     ]
 
+
+#: A file path, written as text in YAML.
+FilePath = Annotated[Path, Field(strict=False)]
 
 #: Kubernetes object name (DNS subdomain, RFC 1123).
 ObjectName = Annotated[

@@ -488,10 +488,12 @@ async def test_https_without_its_ca_fails_verification_naming_the_server(
     options = {"ca_file": other.cert} if trust == "another CA" else {}
     async with ThanosFake(tls=certificate) as fake:
         fake.default = ok_reply()
-        source, _ = source_for(fake.url, **options)
+        source, clock = source_for(fake.url, retries=3, **options)
         async with source:
             with pytest.raises(ServerUnavailableError) as caught:
                 await source.query_range(QUERY, 1000, 1060, 60)
+    assert clock.sleeps == []  # a certificate does not change on retry: one attempt
+    assert "caFile" in str(caught.value)
     assert caught.value.server == fake.url
     assert fake.url in str(caught.value)
     assert "certificate verify failed" in str(caught.value)
