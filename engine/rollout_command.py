@@ -20,7 +20,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,7 +28,8 @@ import aiohttp
 
 from auspice.errors import AuspiceError, InputError
 
-__all__ = ["AbortRefused", "ApiCallError", "RolloutClient", "add_rollout_commands"]
+__all__ = ["AbortIncomplete", "AbortRefused", "ApiCallError", "RolloutClient",
+           "add_rollout_commands"]
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
@@ -39,6 +40,10 @@ class ApiCallError(AuspiceError):
 
 class AbortRefused(AuspiceError):
     """An abort reached a rollout that had already been promoted; nothing was undone."""
+
+
+class AbortIncomplete(AuspiceError):
+    """The abort is recorded, but clusters are still being rolled back or the revert failed."""
 
 
 #: The final states an abort does not undo (the orchestrator records ``abort_refused``).
@@ -124,7 +129,23 @@ def _abort(args: argparse.Namespace) -> int:
                            "nothing was rolled back and no commit reverted",
                            hint="start a rollout of the previous version, or revert the "
                            "release commit by hand")
+    unfinished = _unfinished_abort(data)
+    if unfinished:
+        raise AbortIncomplete(f"rollout {args.rollout} is aborted but not finished: "
+                              + "; ".join(unfinished),
+                              hint="the service keeps retrying unreachable clusters; follow "
+                              f"with 'auspice rollout status {args.rollout}'")
     return 0
+
+
+def _unfinished_abort(data: Mapping[str, Any]) -> list[str]:
+    """What an abort answer leaves for a person: clusters not yet at 0, a failed revert."""
+    left = []
+    if data.get("pending_rollback"):
+        left.append("not yet rolled back: " + ", ".join(data["pending_rollback"]))
+    if (data.get("revert") or {}).get("status") == "failed":
+        left.append("the release commit is NOT reverted")
+    return left
 
 
 def _show_rollout(data: Any, out: TextIO) -> None:

@@ -14,25 +14,25 @@ from aiohttp import web
 
 from auspice import __version__
 
-__all__ = ["OPENAPI", "add_paths", "document"]
+__all__ = ["OPENAPI", "add_paths", "document", "error_answer", "json_answer"]
 
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("auspice_openapi", dict)
 
 _BEARER = [{"bearer": []}]
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_answer(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def json_answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": schema or {"type": "object"}}}}
 
 
-_AUTH_ERRORS = {"401": _error("no bearer token, or not a known one"),
-                "403": _error("the token's role does not allow this call")}
+_AUTH_ERRORS = {"401": error_answer("no bearer token, or not a known one"),
+                "403": error_answer("the token's role does not allow this call")}
 
 
 def base_document() -> dict[str, Any]:
@@ -41,8 +41,8 @@ def base_document() -> dict[str, Any]:
 
     flagger_body = {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/FlaggerPayload"}}}}
-    flagger_errors = {"400": _error("invalid payload or metadata (field named)"),
-                      "404": _error("unknown template"), **_AUTH_ERRORS}
+    flagger_errors = {"400": error_answer("invalid payload or metadata (field named)"),
+                      "404": error_answer("unknown template"), **_AUTH_ERRORS}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Auspice", "version": __version__,
@@ -82,59 +82,59 @@ def base_document() -> dict[str, Any]:
                 "security": _BEARER,
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/JudgementBody"}}}},
-                "responses": {"200": _json("the verdict so far (also for failed looks: "
+                "responses": {"200": json_answer("the verdict so far (also for failed looks: "
                                            "verdict error)",
                                            {"$ref": "#/components/schemas/Verdict"}),
-                              "400": _error("invalid body (field named), missing argument"),
-                              "404": _error("unknown template"),
-                              "413": _error("body over the size limit"), **_AUTH_ERRORS}}},
+                              "400": error_answer("invalid body (field named), missing argument"),
+                              "404": error_answer("unknown template"),
+                              "413": error_answer("body over the size limit"), **_AUTH_ERRORS}}},
             "/api/v1/judgements/{id}": {
                 "get": {"summary": "A judgement's recorded start and last look",
                         "security": _BEARER,
                         "parameters": [{"name": "id", "in": "path", "required": True,
                                         "schema": {"type": "string"}}],
-                        "responses": {"200": _json("the judgement"),
-                                      "404": _error("no such judgement"), **_AUTH_ERRORS}},
+                        "responses": {"200": json_answer("the judgement"),
+                                      "404": error_answer("no such judgement"), **_AUTH_ERRORS}},
                 "delete": {"summary": "Forget a judgement (operator); audited",
                            "security": _BEARER,
                            "parameters": [{"name": "id", "in": "path", "required": True,
                                            "schema": {"type": "string"}}],
-                           "responses": {"200": _json("deleted"),
-                                         "404": _error("no such judgement"),
+                           "responses": {"200": json_answer("deleted"),
+                                         "404": error_answer("no such judgement"),
                                          **_AUTH_ERRORS}}},
             "/api/v1/flagger/pre-rollout": {"post": {
                 "summary": "Flagger pre-rollout hook: opens the judgement",
                 "requestBody": flagger_body,
-                "responses": {"200": _json("opened or continuing"),
-                              "409": _json("this revision was already judged FAIL"),
+                "responses": {"200": json_answer("opened or continuing"),
+                              "409": json_answer("this revision was already judged FAIL"),
                               **flagger_errors}}},
             "/api/v1/flagger/rollout": {"post": {
                 "summary": "Flagger rollout hook: one look",
                 "requestBody": flagger_body,
-                "responses": {"200": _json("pass, continue or nodata"),
-                              "409": _json("the analysis failed"),
-                              "503": _json("the look failed (metrics source)"),
+                "responses": {"200": json_answer("pass, continue or nodata"),
+                              "409": json_answer("the analysis failed"),
+                              "503": json_answer("the look failed (metrics source)"),
                               **flagger_errors}}},
             "/api/v1/flagger/confirm-promotion": {"post": {
                 "summary": "Flagger confirm-promotion gate: open only on PASS",
                 "requestBody": flagger_body,
-                "responses": {"200": _json("pass: promote"),
-                              "409": _json("the analysis failed"),
-                              "423": _json("gate closed: no PASS yet"), **flagger_errors}}},
+                "responses": {"200": json_answer("pass: promote"),
+                              "409": json_answer("the analysis failed"),
+                              "423": json_answer("gate closed: no PASS yet"), **flagger_errors}}},
             "/api/v1/templates": {"get": {"summary": "Template names", "security": _BEARER,
-                                          "responses": {"200": _json("names"),
+                                          "responses": {"200": json_answer("names"),
                                                         **_AUTH_ERRORS}}},
             "/api/v1/audit": {"get": {
                 "summary": "Audit log (operator)", "security": _BEARER,
                 "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer"}},
                                {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                "responses": {"200": _json("entries"), **_AUTH_ERRORS}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("ok")}}},
+                "responses": {"200": json_answer("entries"), **_AUTH_ERRORS}}},
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": json_answer("ok")}}},
             "/readyz": {"get": {"summary": "Readiness: metrics source and store",
-                                "responses": {"200": _json("ready"),
-                                              "503": _json("a check failed")}}},
+                                "responses": {"200": json_answer("ready"),
+                                              "503": json_answer("a check failed")}}},
             "/api/v1/openapi.json": {"get": {"summary": "This document",
-                                             "responses": {"200": _json("OpenAPI 3.1")}}},
+                                             "responses": {"200": json_answer("OpenAPI 3.1")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics of the service",
                                  "responses": {"200": {"description": "text exposition"}}}},
         },

@@ -39,6 +39,7 @@ from auspice.rollout_store import RolloutRecord
 from auspice.specs import SpecError, parse_text
 from auspice.webhooks.bodies import read_json
 from auspice.webhooks.context import ApiError, Role, require_role
+from auspice.webhooks.openapi import add_paths, error_answer, json_answer
 
 __all__ = ["ORCHESTRATOR", "add_routes"]
 
@@ -58,6 +59,58 @@ def add_routes(app: web.Application, orchestrator: Orchestrator | None = None) -
     app.router.add_post("/api/v1/rollouts/{id}/approve", approve)
     app.router.add_post("/api/v1/rollouts/{id}/abort", abort)
     app.router.add_get("/api/v1/rollouts/{id}/events", events)
+    add_paths(app, _openapi_paths(), {"RolloutPlan": RolloutPlan.model_json_schema(
+        by_alias=True, ref_template="#/components/schemas/{model}")})
+
+
+def _openapi_paths() -> dict[str, Any]:
+    """The routes above in the service's OpenAPI document."""
+    rollout_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    auth = {"401": error_answer("no bearer token, or not a known one"),
+            "403": error_answer("the token's role does not allow this call"),
+            "503": error_answer("this service does not run rollouts (no rollouts: configuration)")}
+    plan = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+        {"$ref": "#/components/schemas/RolloutPlan"},
+        {"type": "object", "required": ["plan"], "properties": {
+            "plan": {"$ref": "#/components/schemas/RolloutPlan"}}},
+        {"type": "object", "required": ["planYaml"], "properties": {
+            "planYaml": {"type": "string"}}}]}}}}
+    reason = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["reason"],
+        "properties": {"reason": {"type": "string", "minLength": 1}}}}}}
+
+    def call(summary: str, answers: dict[str, Any], **more: Any) -> dict[str, Any]:
+        return {"summary": summary, "security": [{"bearer": []}],
+                "responses": {**answers, **auth}, **more}
+
+    return {
+        "/api/v1/rollouts": {
+            "post": call("Start a rollout of a RolloutPlan (operator)",
+                         {"201": json_answer("the rollout"), "400": error_answer("not JSON"),
+                          "422": error_answer("the plan is invalid (field named) or names an "
+                                        "unknown template")}, requestBody=plan),
+            "get": call("Every rollout of the state file (viewer)",
+                        {"200": json_answer("rollouts")})},
+        "/api/v1/rollouts/{id}": {"get": call(
+            "A rollout: state, wave, clusters, outcome, revert (viewer)",
+            {"200": json_answer("the rollout"), "404": error_answer("no such rollout")},
+            parameters=rollout_id)},
+        "/api/v1/rollouts/{id}/approve": {"post": call(
+            "Let the wave waiting for approval start (operator)",
+            {"200": json_answer("the rollout"), "404": error_answer("no such rollout"),
+             "409": error_answer("the rollout is not waiting for an approval")},
+            parameters=rollout_id)},
+        "/api/v1/rollouts/{id}/abort": {"post": call(
+            "Abort: cancel the steps, roll back every touched cluster, revert (operator)",
+            {"200": json_answer("per-cluster rollback outcome and the revert"),
+             "400": error_answer("no reason given"), "404": error_answer("no such rollout")},
+            parameters=rollout_id, requestBody=reason)},
+        "/api/v1/rollouts/{id}/events": {"get": call(
+            "The audit log as server-sent events, then live (viewer)",
+            {"200": {"description": "text/event-stream"}, "404": error_answer("no such rollout")},
+            parameters=[*rollout_id, {"name": "after", "in": "query",
+                                      "schema": {"type": "integer"}}])},
+    }
 
 
 async def _resume(app: web.Application) -> None:

@@ -201,6 +201,26 @@ async def test_cli_approve_then_an_abort_too_late_exits_1(
     assert code == 1 and "409" in err
 
 
+async def test_cli_abort_with_a_cluster_unreachable_exits_1_naming_it(
+        api: tuple[TestClient, SimWorld], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The abort is done everywhere it can be, but a responder's script must not read
+    "exit 0" while a cluster still sends traffic to the canary."""
+    client, sim = api
+    server = str(client.make_url("/"))
+    monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["operator"])
+    answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("operator"))
+    rollout = (await answer.json())["id"]
+    await until(client, rollout, "awaiting_approval")
+    sim.router.down.add("staging-eu")
+    code, out, err = await asyncio.to_thread(cli, ["abort", rollout, "--reason", "incident 7",
+                                                   "--server", server])
+    assert code == 1
+    assert "UNREACHABLE, still retrying: staging-eu" in out
+    assert re.search(r"prod-eu\s+ok", out)
+    assert "aborted but not finished" in err and "not yet rolled back: staging-eu" in err
+    sim.router.down.clear()
+
+
 async def test_cli_reports_a_refusal(api: tuple[TestClient, SimWorld],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     client, _ = api

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from aiohttp import web
 from support.kube_api import kube_api_servers, write_kubeconfig
 from support.prometheus import free_port
 from traffic.test_clusters import argocd_secret
@@ -21,6 +22,7 @@ from auspice.errors import ConfigError
 from auspice.gitops import HttpsTokenAuth, SshKeyAuth
 from auspice.specs import SpecError
 from auspice.store import Store
+from auspice.webhooks import rollouts_api
 from auspice.webhooks.config import GitConfig, RolloutsConfig, ServeConfig, load_config
 from auspice.webhooks.rollouts_service import build_rollouts, repo_options
 from auspice.webhooks.serve import serve
@@ -164,3 +166,17 @@ async def test_with_rollouts_the_api_lists_the_rollouts_of_the_state_file(
         async with serving(config) as url:
             status, body = await get(f"{url}/api/v1/rollouts")
     assert status == 200 and body == {"rollouts": []}, body
+
+
+async def test_the_openapi_document_describes_every_rollouts_route(tmp_path: Path) -> None:
+    app = web.Application()
+    rollouts_api.add_routes(app)
+    routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
+              if r.resource is not None and r.method != "HEAD"}
+    async with serving(base_config(tmp_path)) as url:
+        status, doc = await get(f"{url}/api/v1/openapi.json")
+    assert status == 200
+    described = {(method, path) for path, item in doc["paths"].items() for method in item}
+    assert len(routes) == 6 and routes <= described, routes - described
+    plan = doc["components"]["schemas"]["RolloutPlan"]
+    assert set(plan["required"]) == {"apiVersion", "kind", "metadata", "spec"}
