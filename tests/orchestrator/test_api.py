@@ -177,14 +177,21 @@ async def test_cli_start_status_abort(api: tuple[TestClient, SimWorld],
     assert re.search(rf"{rollout}\s+aborted", out)
 
 
-async def test_cli_approve_then_an_abort_too_late_exits_1(
-        api: tuple[TestClient, SimWorld], monkeypatch: pytest.MonkeyPatch) -> None:
-    client, sim = api
-    server = str(client.make_url("/"))
+async def operator_waiting_for_approval(client: TestClient,
+                                        monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The server URL, with the operator's token for the CLI, and a rollout of the test
+    plan that has reached its approval gate."""
     monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["operator"])
     answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("operator"))
     rollout = (await answer.json())["id"]
     await until(client, rollout, "awaiting_approval")
+    return str(client.make_url("/")), rollout
+
+
+async def test_cli_approve_then_an_abort_too_late_exits_1(
+        api: tuple[TestClient, SimWorld], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, sim = api
+    server, rollout = await operator_waiting_for_approval(client, monkeypatch)
     code, out, _ = await asyncio.to_thread(cli, ["rollout", "approve", rollout,
                                                  "--server", server])
     assert code == 0 and f"rollout {rollout}" in out and "awaiting_approval" not in out
@@ -206,11 +213,7 @@ async def test_cli_abort_with_a_cluster_unreachable_exits_1_naming_it(
     """The abort is done everywhere it can be, but a responder's script must not read
     "exit 0" while a cluster still sends traffic to the canary."""
     client, sim = api
-    server = str(client.make_url("/"))
-    monkeypatch.setenv("AUSPICE_TOKEN", TOKENS["operator"])
-    answer = await client.post("/api/v1/rollouts", json=plan_body(), headers=auth("operator"))
-    rollout = (await answer.json())["id"]
-    await until(client, rollout, "awaiting_approval")
+    server, rollout = await operator_waiting_for_approval(client, monkeypatch)
     sim.router.down.add("staging-eu")
     code, out, err = await asyncio.to_thread(cli, ["abort", rollout, "--reason", "incident 7",
                                                    "--server", server])
