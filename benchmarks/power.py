@@ -142,7 +142,12 @@ def false_alarm_rows(runs: int, seed: int, kayenta_every: int) -> list[dict]:
     record("latency histogram, A/A, diurnal, steps 5/25/50/100",
            run_false_alarms(simulate.aa_histograms(runs=runs, seed=seed + 2), judges, runs))
 
-    for phi in (0.0, 0.5, 0.8):
+    scenarios = [(f"gauge, A/A, AR(1) {phi}", simulate.ar1_gauges(runs=runs, seed=seed + 3,
+                                                                   phi=phi))
+                 for phi in (0.0, 0.5, 0.8)]
+    scenarios.append(("gauge per request, A/A, diurnal, steps 5/25/50/100, AR(1) 0.5 per arm",
+                      simulate.stepped_gauges(runs=runs, seed=seed + 4)))
+    for scenario, looks in scenarios:
         judges = {
             "auspice gauge (batch 10)": auspice_gauge(10),
             "auspice gauge (batch 20)": auspice_gauge(20),
@@ -152,8 +157,7 @@ def false_alarm_rows(runs: int, seed: int, kayenta_every: int) -> list[dict]:
             "flagger-style, difference > 2 sd x5": _SeriesJudge(
                 FlaggerThreshold(max_error_rate=2.0), gauge_difference),
         }
-        record(f"gauge, A/A, AR(1) {phi}", run_false_alarms(
-            simulate.ar1_gauges(runs=runs, seed=seed + 3, phi=phi), judges, runs))
+        record(scenario, run_false_alarms(looks, judges, runs))
     return rows
 
 
@@ -317,10 +321,14 @@ small canary most points are 0 and its interval rarely clears the tolerance band
 is why it raises no false alarm there (its weakness shows on autocorrelated gauges). The
 Flagger-style judge fails after 5 looks over a fixed bound (error rate > 1%, p99 above
 1.1x the baseline's pre-canary p99, a gauge difference over 2 sd), as Flagger's
-`thresholdRange` with `threshold: 5` does. The Beta mixture assumes one constant canary
-share and is fed the cumulative one. Detection runs: constant share, 400 requests a
-minute, 0.5% baseline errors, the canary's at r times that; "x oracle" is the median
-events to FAIL over the oracle SPRT's (which knows r)."""
+`thresholdRange` with `threshold: 5` does. "Gauge per request" is a load-normalized gauge
+(CPU ms per request, say): a level that follows the day in both arms, an AR(1) 0.5
+drift of each arm's own, and per-minute noise shrinking with the arm's requests, so the
+5 % canary is the noisiest and the baseline has no reading at 100 % (no data). The Beta
+mixture assumes one constant canary share and is fed the cumulative one. Detection
+runs: constant share, 400 requests a minute, 0.5% baseline errors, the canary's at r
+times that; "x oracle" is the median events to FAIL over the oracle SPRT's (which
+knows r)."""
 
 
 # -- tables ---------------------------------------------------------------------------

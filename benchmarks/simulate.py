@@ -129,6 +129,30 @@ def ar1_gauges(*, runs: int, seed: int, phi: float, looks: int = MINUTES_PER_DAY
         d = phi * d + innovation * rng.normal(size=runs)
 
 
+def stepped_gauges(*, runs: int, seed: int, phi: float = 0.5, looks: int = MINUTES_PER_DAY,
+                   base_rpm: float = 1000.0, level: float = 10.0,
+                   spread: float = 5.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A per-request gauge (say CPU ms per request) of identical versions under diurnal
+    traffic and weight steps: a level that follows the load in both arms, an AR(1) drift
+    of its own in each arm, and per-minute noise of sd ``spread / sqrt(requests)``, so
+    the canary's readings are noisiest at 5 % and the baseline has none at 100 %."""
+    rng = np.random.default_rng(seed)
+    drift = rng.normal(size=(2, runs))
+    innovation = np.sqrt(1 - phi**2)
+    for minute in range(looks):
+        share = stepped_share(minute, looks)
+        rpm = diurnal_rpm(minute, base_rpm)
+        load = level * rpm / base_rpm
+        arms = []
+        for k, arm_share in enumerate((share, 1 - share)):
+            n = rng.poisson(rpm * arm_share, runs)
+            with np.errstate(divide="ignore"):
+                noise = spread / np.sqrt(n) * rng.normal(size=runs)
+            arms.append(np.where(n > 0, load + drift[k] + noise, np.nan))
+        yield arms[0], arms[1]
+        drift = phi * drift + innovation * rng.normal(size=(2, runs))
+
+
 def histogram_quantile(q: float, cumulative: np.ndarray, le: np.ndarray = ISTIO_BUCKETS):
     """Prometheus' histogram_quantile (linear within the bucket), per row; NaN when empty."""
     total = cumulative[:, -1]
