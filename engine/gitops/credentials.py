@@ -101,7 +101,10 @@ def _ssh_command(auth: SshKeyAuth, *, timeout: float) -> str:
             f"SSH key file {key} has mode {mode:04o}; ssh refuses keys others can read",
             hint=f"run: chmod 600 {key}",
         )
+    # -F /dev/null: no ssh_config is read (the user's ~/.ssh/config, found through the
+    # passwd entry rather than $HOME, could add identities, hosts or proxies of its own).
     options = [
+        "-F", "/dev/null",
         "-i", str(key),
         "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes",
@@ -111,7 +114,8 @@ def _ssh_command(auth: SshKeyAuth, *, timeout: float) -> str:
     if auth.known_hosts_file is not None:
         known = auth.known_hosts_file.expanduser()
         _check_readable(known, what="known_hosts file")
-        options += ["-o", f"UserKnownHostsFile={known}"]
+        # a pinned file is the only trust: not the system-wide known hosts too
+        options += ["-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null"]
     # git runs this through the shell, so every piece is quoted.
     return shlex.join(["ssh", *options])
 

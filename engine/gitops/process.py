@@ -44,7 +44,6 @@ _CREDENTIAL_SIGNS = (
     "invalid username or password",
     "the requested url returned error: 401",
     "the requested url returned error: 403",
-    "host key verification failed",
     "no more authentication methods",
     "load key",
 )
@@ -178,6 +177,13 @@ def remote_failure(result: GitResult, *, action: str, url: str) -> GitOpsError:
     """Turn a failed fetch/push/ls-remote into the error class that says what to do."""
     text = (result.stderr + "\n" + result.stdout).lower()
     message = f"{action} {url} failed: {detail(result)}"
+    if "host key verification failed" in text:
+        return CredentialError(
+            message,
+            hint="the server's SSH host key is not one Auspice trusts: put it in the "
+            "knownHostsFile the repository's auth names (ssh-keyscan, checked out of band), "
+            "or allow acceptNewHostKeys for a first contact",
+        )
     if any(sign in text for sign in _CREDENTIAL_SIGNS):
         return CredentialError(
             message,

@@ -227,12 +227,13 @@ def test_the_ssh_command_offers_only_the_configured_key_and_never_prompts(
     with git_environment(repo) as environment:
         argv = shlex.split(environment.env["GIT_SSH_COMMAND"])
 
-    assert argv[:3] == ["ssh", "-i", str(key)]
+    assert argv[:5] == ["ssh", "-F", "/dev/null", "-i", str(key)]  # no ~/.ssh/config
     options = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-o"]
     assert "IdentitiesOnly=yes" in options
     assert "BatchMode=yes" in options
     assert "StrictHostKeyChecking=yes" in options
     assert f"UserKnownHostsFile={known}" in options
+    assert "GlobalKnownHostsFile=/dev/null" in options  # the pinned file is the only trust
     assert environment.env["GIT_TERMINAL_PROMPT"] == "0"
     assert environment.secrets == ()
 

@@ -110,6 +110,7 @@ async def test_a_host_key_that_is_not_the_pinned_one_is_refused_before_logging_i
 
     text = str(caught.value)
     assert "Host key verification failed" in text
+    assert "knownHostsFile" in (caught.value.hint or "")
     assert sshd.url(remote.bare) in text
     # ssh stopped at the host key: no key was even offered to the unverified server.
     assert sshd.accepted_logins() == []
