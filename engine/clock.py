@@ -13,7 +13,9 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -49,6 +51,19 @@ class VirtualClock:
         self._order = itertools.count()
         self._settle_rounds = settle_rounds
         self._driver: asyncio.Task[None] | None = None
+        self._threads_busy = 0
+        self._threads_idle: asyncio.Event | None = None
+
+    def count_threads(self) -> None:
+        """Count the running loop's thread pool as "not waiting" (call it inside the loop).
+
+        Work handed to a thread (``asyncio.to_thread``: SQLite, file I/O) leaves its
+        task blocked but not sleeping, so without this the clock could jump while a
+        thread is still writing, and the task would wake up later than it should, the
+        more so on a loaded machine. With it, time only moves when no job is running.
+        """
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(_CountingExecutor(self, loop))
 
     def now(self) -> float:
         return self._now
@@ -68,14 +83,32 @@ class VirtualClock:
 
     async def _drive(self) -> None:
         while self._sleepers:
-            for _ in range(self._settle_rounds):
-                await asyncio.sleep(0)
+            await self._settle()
             self._drop_cancelled()
             if not self._sleepers:
                 return
             deadline = self._sleepers[0][0]
             self._now = max(self._now, deadline)
             self._wake_due()
+
+    async def _settle(self) -> None:
+        """Let runnable tasks run, and wait for counted threads to finish, until neither."""
+        while True:
+            for _ in range(self._settle_rounds):
+                await asyncio.sleep(0)
+            if self._threads_busy == 0:
+                return
+            self._threads_idle = self._threads_idle or asyncio.Event()
+            self._threads_idle.clear()
+            await self._threads_idle.wait()
+
+    def _thread_started(self) -> None:
+        self._threads_busy += 1
+
+    def _thread_finished(self) -> None:
+        self._threads_busy -= 1
+        if self._threads_busy == 0 and self._threads_idle is not None:
+            self._threads_idle.set()
 
     def _drop_cancelled(self) -> None:
         self._sleepers = [entry for entry in self._sleepers if not entry[2].done()]
@@ -86,3 +119,18 @@ class VirtualClock:
             _, _, future = heapq.heappop(self._sleepers)
             if not future.done():
                 future.set_result(None)
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """A thread pool that tells a :class:`VirtualClock` when its jobs start and end."""
+
+    def __init__(self, clock: VirtualClock, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(thread_name_prefix="virtual-clock")
+        self._clock, self._loop = clock, loop
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self._clock._thread_started()  # run_in_executor submits from the loop's thread
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(
+            lambda _: self._loop.call_soon_threadsafe(self._clock._thread_finished))
+        return future

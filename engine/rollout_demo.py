@@ -387,6 +387,7 @@ async def run_release(*, regressed: bool, seed: int, root: Path, screen: Screen,
                       json_lines: bool = False) -> tuple[RolloutRecord, str]:
     """One release through the plan; returns the final record and the Git remote URL."""
     clock = VirtualClock(start=START)
+    clock.count_threads()  # the state file writes in a thread: time waits for it
     url, sha = make_repository(root)
     store = await RolloutStore.open(root / "state.db")
     orchestrator = Orchestrator(store=store,
@@ -425,7 +426,8 @@ def as_expected(record: RolloutRecord, *, regressed: bool) -> bool:
     """The story's ending: healthy promoted; regressed failed, all weights 0, reverted."""
     if not regressed:
         return record.state.value == "succeeded"
-    return (record.state.value == "failed" and bool(record.revert)
+    return (record.state.value == "failed"
+            and (record.revert or {}).get("status") == "pushed"
             and all(row.weight == 0 for row in record.clusters))
 
 

@@ -143,3 +143,17 @@ def test_a_dumb_terminal_and_json_get_plain_lines(monkeypatch: pytest.MonkeyPatc
     assert type(rollout_demo.make_screen(io.StringIO(), json_lines=False)) is Screen
     monkeypatch.setenv("TERM", "dumb")
     assert type(rollout_demo.make_screen(TerminalStream(), json_lines=False)) is Screen
+
+
+def test_a_regressed_release_whose_revert_failed_is_not_the_expected_ending() -> None:
+    """Weights at 0 but the commit not reverted: the demo must not exit 0 on that."""
+    from types import SimpleNamespace
+
+    from auspice.rollout_demo import as_expected
+    from auspice.rollout_states import State
+
+    rows = (SimpleNamespace(weight=0), SimpleNamespace(weight=0))
+    ending = SimpleNamespace(state=State.FAILED, clusters=rows, revert={"status": "pushed"})
+    assert as_expected(ending, regressed=True)
+    ending.revert = {"status": "failed", "error": "PushRejected"}
+    assert not as_expected(ending, regressed=True)
