@@ -72,6 +72,9 @@ OPERATOR = "operator-token-0123456789abcdef"
 
 
 class InstantReverter:
+    def check(self, plan: RolloutPlan) -> None:
+        """Every release can be reverted here."""
+
     async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
                        reason: RevertReason) -> RevertOutcome:
         return RevertOutcome(status=RevertStatus.PUSHED, repository="bench", branch="main",

@@ -160,9 +160,7 @@ def source_config(args: argparse.Namespace) -> PrometheusConfig:
 
 
 def _source(args: argparse.Namespace) -> PrometheusSource:
-    config = source_config(args)
-    # PrometheusConfig's fields are PrometheusSource's keyword arguments, name for name.
-    return PrometheusSource(config.url, **config.model_dump(exclude={"url"}))
+    return source_config(args).source()
 
 
 async def _replay(args: argparse.Namespace) -> list[Verdict | FailedLook]:

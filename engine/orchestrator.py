@@ -103,6 +103,8 @@ class Orchestrator:
     async def start(self, plan: RolloutPlan, *, who: str) -> str:
         """Create a rollout of ``plan`` and start driving it; returns its id."""
         self._templates(plan)  # an unknown template is refused before anything is stored
+        if plan.spec.options.revert:
+            self.world.reverter.check(plan)  # so is a release that could not be reverted
         waves = self._select(plan)
         rollout = await self.store.create(
             name=plan.name, plan=plan.to_data(), clusters=waves, who=who,

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kubernetes.aio.client import ApiClient
+from pydantic import ValidationError
 
 from auspice.analysis import Analysis
 from auspice.clock import Clock
-from auspice.errors import ConfigError
+from auspice.errors import AuspiceError, ClusterError, ConfigError, GitOpsError
 from auspice.gitops import RepoSpec, RevertOutcome, RevertReason, RevertStatus, revert_release
 from auspice.gitops.nudge import ControllerNudge
 from auspice.metrics.source import MetricsSource
@@ -39,6 +40,10 @@ __all__ = ["GitReverter", "Listener", "Reverter", "RolloutRun", "World", "librar
 
 
 class Reverter(Protocol):
+    def check(self, plan: RolloutPlan) -> None:
+        """Refuse (ConfigError), when the rollout starts, a release this could not revert."""
+        ...
+
     async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
                        reason: RevertReason) -> RevertOutcome:
         """Revert the plan's release commit (idempotently) and say what was done."""
@@ -51,8 +56,9 @@ class GitReverter:
 
     The plan decides whether a conflicting revert may become a range revert and which
     controllers to nudge; the service decides how to reach the hub cluster for the
-    nudge (``hub_client``). A plan that asks for a nudge from a service without a hub
-    still gets its revert, and the outcome says why nothing was nudged.
+    nudge (``hub_client``). A nudge is never worth a revert: a plan that asks for one
+    from a service without a hub, or while the hub cannot be reached, still gets its
+    revert, and the outcome's ``nudge_error`` says why nothing was nudged.
     """
 
     cache_dir: Path
@@ -61,21 +67,47 @@ class GitReverter:
     max_push_attempts: int = 5
     hub_client: Callable[[], Awaitable[ApiClient]] | None = None
 
+    def check(self, plan: RolloutPlan) -> None:
+        self._repo(plan, error=ConfigError)
+
     async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
                        reason: RevertReason) -> RevertOutcome:
         release, options = plan.spec.release, plan.spec.options
-        repo = RepoSpec(url=release.repository, branch=release.branch, **self.repo_options)
-        nudge = None
-        if options.nudge and self.hub_client is not None:
-            nudge = ControllerNudge(api_client=await self.hub_client(), targets=options.nudge)
+        repo = self._repo(plan, error=GitOpsError)
+        nudge, not_nudged = await self._nudge(plan)
         outcome = await revert_release(
             repo=repo, commit=release.sha, reason=reason, rollout_id=rollout_id,
             cache_dir=self.cache_dir, clock=self.clock, max_push_attempts=self.max_push_attempts,
             allow_range_revert=options.range_revert, nudge=nudge)
-        if options.nudge and nudge is None and outcome.status is RevertStatus.PUSHED:
-            outcome = replace(outcome, nudge_error="the plan asks for a nudge but this service "
-                              "has no hub cluster configured (rollouts.hub)")
+        if not_nudged and outcome.status is RevertStatus.PUSHED:
+            outcome = replace(outcome, nudge_error=not_nudged)
         return outcome
+
+    def _repo(self, plan: RolloutPlan, *, error: type[AuspiceError]) -> RepoSpec:
+        """The release's repository with the service's git options, or ``error`` saying
+        why that combination cannot work (an https URL with an SSH key, say)."""
+        release = plan.spec.release
+        try:
+            return RepoSpec(url=release.repository, branch=release.branch, **self.repo_options)
+        except ValidationError as problem:
+            why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'repository'}: {e['msg']}"
+                            for e in problem.errors(include_url=False))
+            raise error(f"the release repository {release.repository} (branch "
+                        f"{release.branch}) cannot be reverted with this service's git "
+                        f"settings: {why}", hint="check spec.release and rollouts.git") from None
+
+    async def _nudge(self, plan: RolloutPlan) -> tuple[ControllerNudge | None, str | None]:
+        """The nudge to send after the push, or why there will be none."""
+        targets = plan.spec.options.nudge
+        if not targets:
+            return None, None
+        if self.hub_client is None:
+            return None, ("the plan asks for a nudge but this service has no hub cluster "
+                          "configured (rollouts.hub)")
+        try:
+            return ControllerNudge(api_client=await self.hub_client(), targets=targets), None
+        except ClusterError as problem:
+            return None, f"the hub cluster cannot be reached to nudge: {problem}"
 
 
 def library_templates(extra: Mapping[str, AnalysisTemplate] | None = None

@@ -157,7 +157,7 @@ class GitConfig(UserModel):
     username: str = "x-access-token"
     author_name: str = "Auspice"
     author_email: str = "auspice@localhost"
-    timeout: Duration = 60.0
+    timeout: Annotated[Duration, Field(le=3600)] = 60.0
     max_push_attempts: Annotated[int, Field(ge=1, le=20)] = 5
 
 

@@ -11,10 +11,12 @@ import copy
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from auspice import __version__
 
-__all__ = ["OPENAPI", "add_paths", "document", "error_answer", "json_answer"]
+__all__ = ["OPENAPI", "add_paths", "document", "error_answer", "json_answer",
+           "model_schemas"]
 
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("auspice_openapi", dict)
 
@@ -51,10 +53,7 @@ def base_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "JudgementBody": JudgementBody.model_json_schema(
-                    ref_template="#/components/schemas/{model}"),
-                "FlaggerPayload": FlaggerPayload.model_json_schema(
-                    ref_template="#/components/schemas/{model}"),
+                **model_schemas(JudgementBody, FlaggerPayload),
                 "Error": {"type": "object", "required": ["status", "error", "message"],
                           "properties": {"status": {"type": "integer"},
                                          "error": {"type": "string"},
@@ -139,6 +138,20 @@ def base_document() -> dict[str, Any]:
                                  "responses": {"200": {"description": "text exposition"}}}},
         },
     }
+
+
+def model_schemas(*models: type[BaseModel], by_alias: bool = True) -> dict[str, Any]:
+    """Component schemas of ``models`` and of every model they use, each under its name.
+
+    pydantic nests the schemas a model refers to under its own ``$defs``; OpenAPI wants
+    them beside it in ``components.schemas``, where the ``$ref``s point."""
+    schemas: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(by_alias=by_alias,
+                                         ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
 
 
 def add_paths(app: web.Application, paths: dict[str, Any],

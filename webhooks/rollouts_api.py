@@ -39,7 +39,7 @@ from auspice.rollout_store import RolloutRecord
 from auspice.specs import SpecError, parse_text
 from auspice.webhooks.bodies import read_json
 from auspice.webhooks.context import ApiError, Role, require_role
-from auspice.webhooks.openapi import add_paths, error_answer, json_answer
+from auspice.webhooks.openapi import add_paths, error_answer, json_answer, model_schemas
 
 __all__ = ["ORCHESTRATOR", "add_routes"]
 
@@ -59,8 +59,7 @@ def add_routes(app: web.Application, orchestrator: Orchestrator | None = None) -
     app.router.add_post("/api/v1/rollouts/{id}/approve", approve)
     app.router.add_post("/api/v1/rollouts/{id}/abort", abort)
     app.router.add_get("/api/v1/rollouts/{id}/events", events)
-    add_paths(app, _openapi_paths(), {"RolloutPlan": RolloutPlan.model_json_schema(
-        by_alias=True, ref_template="#/components/schemas/{model}")})
+    add_paths(app, _openapi_paths(), model_schemas(RolloutPlan))
 
 
 def _openapi_paths() -> dict[str, Any]:
@@ -126,7 +125,8 @@ def _orchestrator(request: web.Request) -> Orchestrator:
         return request.app[ORCHESTRATOR]
     except KeyError:
         raise ApiError(503, "this service does not run rollouts",
-                       hint="start auspice serve with a cluster inventory") from None
+                       hint="give auspice serve a rollouts: section in its configuration "
+                       "(docs/rollouts.md)") from None
 
 
 async def _record(orchestrator: Orchestrator, rollout: str) -> RolloutRecord:

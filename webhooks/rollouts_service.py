@@ -2,11 +2,13 @@
 assembled into an :class:`~auspice.orchestrator.Orchestrator` on the service's own store.
 
 A service configured with ``rollouts:`` drives RolloutPlans; one without it only judges
-(the rollouts API then answers 503 and says why). Everything is checked before the
-service listens: a kubeconfig that does not parse, a labels file naming an unknown
-context, an Argo CD Secret that is malformed, an inventory without clusters, two git
-credentials at once: each stops the start with its message, so a service never comes
-up unable to roll back. The orchestrator shares the judgement webhook's metrics source
+(the rollouts API then answers 503 and says why). What can be checked without
+talking to the spokes is checked before the service listens: a kubeconfig that does not
+parse, a labels file naming an unknown context, an Argo CD Secret that is malformed, an
+inventory without clusters, two git credentials at once each stop the start with their
+message. Spoke credentials are used when a rollout first touches a cluster, and a
+plan's repository is checked against the git settings when the plan starts. The
+orchestrator shares the judgement webhook's metrics source
 (and its cache) and template resolver, and keeps its tables in the same SQLite file, so
 a restart of the process resumes every rollout from that file.
 """
@@ -46,6 +48,8 @@ class RolloutService:
     hub: Hub | None
 
     async def close(self) -> None:
+        """Drivers first (a no-op after the app's shutdown stopped them), then clients."""
+        await self.orchestrator.close()
         await self.inventory.close()
         if self.hub is not None:
             await self.hub.inventory.close()
@@ -54,6 +58,7 @@ class RolloutService:
 async def build_rollouts(config: RolloutsConfig, *, store: Store, source: MetricsSource,
                          templates: TemplateResolver, clock: Clock) -> RolloutService:
     """The orchestrator for ``config``, its tables added to ``store`` if they are new."""
+    git = repo_options(config.git)  # before anything is opened that would need closing
     hub = _hub(config.hub, needed=config.clusters.argocd is not None)
     try:
         inventory = await _inventory(config.clusters, hub,
@@ -70,7 +75,7 @@ async def build_rollouts(config: RolloutsConfig, *, store: Store, source: Metric
                            request_timeout=config.request_timeout)
 
     reverter = GitReverter(cache_dir=config.git.cache_dir, clock=clock,
-                           repo_options=repo_options(config.git),
+                           repo_options=git,
                            max_push_attempts=config.git.max_push_attempts,
                            hub_client=hub.client if hub is not None else None)
     world = World(clusters=inventory.clusters, router_for=router_for, source=source,
@@ -116,6 +121,10 @@ def _hub(config: HubConfig | None, *, needed: bool) -> Hub | None:
     """The hub (a kubeconfig context, else in-cluster) when configured or needed."""
     if config is None and not needed:
         return None
+    if config is not None and config.kubeconfig is None and config.context is not None:
+        raise ConfigError("rollouts.hub.context is given without rollouts.hub.kubeconfig",
+                          hint="add the kubeconfig that holds the context, or drop both to "
+                          "use the pod's ServiceAccount")
     if config is None or config.kubeconfig is None:
         return Hub(ClusterInventory.in_cluster(name=IN_CLUSTER_HUB), IN_CLUSTER_HUB)
     if config.context is None:

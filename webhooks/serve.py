@@ -27,7 +27,6 @@ from aiohttp import web
 
 from auspice.clock import Clock, RealClock
 from auspice.errors import ConfigError
-from auspice.metrics.prometheus import PrometheusSource
 from auspice.metrics.source import MetricsSource
 from auspice.store import Store
 from auspice.webhooks import rollouts_api
@@ -65,14 +64,7 @@ def make_clock(config: ServeConfig) -> Clock:
 
 
 def make_source(config: ServeConfig, metrics: ServiceMetrics) -> MetricsSource:
-    p = config.prometheus
-    prometheus = PrometheusSource(
-        p.url, timeout=p.timeout, headers=p.headers, bearer_token_file=p.bearer_token_file,
-        ca_file=p.ca_file, client_cert=p.client_cert, client_key=p.client_key,
-        insecure_skip_verify=p.insecure_skip_verify, partial_response=p.partial_response,
-        dedup=p.dedup, replica_labels=p.replica_labels, thanos_parameters=p.thanos_parameters,
-        retries=p.retries, method=p.method)
-    source: MetricsSource = CountingSource(prometheus, metrics)
+    source: MetricsSource = CountingSource(config.prometheus.source(), metrics)
     if config.cache.ttl:
         source = CachingSource(source, ttl=config.cache.ttl,
                                max_entries=config.cache.max_entries, metrics=metrics)
@@ -162,6 +154,7 @@ def _ssl_context(config: ServeConfig) -> ssl.SSLContext | None:
 
 async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT), then shut down gracefully."""
+    ssl_context = _ssl_context(config)  # a bad certificate stops the start before any I/O
     context = await build_context(config)
     try:
         rollouts = await _build_rollouts(config, context)
@@ -177,14 +170,14 @@ async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> No
     app.on_cleanup.append(cleanup)
     runner = web.AppRunner(app, access_log=None,
                            shutdown_timeout=config.limits.shutdown_timeout)
-    await runner.setup()
-    site = web.TCPSite(runner, config.listen.host, config.listen.port,
-                       ssl_context=_ssl_context(config))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        await runner.setup()  # runs on_startup: unfinished rollouts resume here
+        site = web.TCPSite(runner, config.listen.host, config.listen.port,
+                           ssl_context=ssl_context)
         await site.start()
         log_event(context.log, "listening", host=config.listen.host, port=config.listen.port,
                   tls=config.tls is not None, store=str(config.store.path),
@@ -194,7 +187,7 @@ async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> No
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        await runner.cleanup()
+        await runner.cleanup()  # also after a failed setup: on_cleanup still runs
 
 
 async def _build_rollouts(config: ServeConfig, context: ServiceContext) -> RolloutService | None:

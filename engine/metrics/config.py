@@ -3,17 +3,21 @@
 Shared by ``auspice serve`` (its configuration file) and ``auspice analyze`` /
 ``backtest`` (their command-line options fill the same model), so a source is
 configured the same way wherever it is used. The fields are
-:class:`~auspice.metrics.prometheus.PrometheusSource`'s keyword arguments, name for name.
+:class:`~auspice.metrics.prometheus.PrometheusSource`'s keyword arguments, name for name,
+and :meth:`PrometheusConfig.source` builds one.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from auspice.specs import Duration
 from auspice.specs.base import FilePath, UserModel, bounded
+
+if TYPE_CHECKING:
+    from auspice.metrics.prometheus import PrometheusSource
 
 __all__ = ["PrometheusConfig"]
 
@@ -37,3 +41,9 @@ class PrometheusConfig(UserModel):
     thanos_parameters: bool = True
     retries: Retries = 1
     method: Literal["GET", "POST"] = "GET"
+
+    def source(self, **overrides: Any) -> PrometheusSource:
+        """The source these settings describe (``overrides``: e.g. a test's clock)."""
+        from auspice.metrics.prometheus import PrometheusSource
+
+        return PrometheusSource(self.url, **{**self.model_dump(exclude={"url"}), **overrides})

@@ -11,7 +11,8 @@ import pytest
 from kubernetes.aio.client import ApiClient
 from support.kube_api import KubeApiServer
 
-from auspice.gitops import RevertConflict, RevertReason, RevertStatus
+from auspice.errors import ClusterError, ConfigError, GitOpsError
+from auspice.gitops import RevertConflict, RevertReason, RevertStatus, SshKeyAuth
 from auspice.plan import RolloutPlan, plan_from_data
 from auspice.rollout_demo import demo_plan
 from auspice.rollout_run import GitReverter
@@ -109,3 +110,49 @@ def test_a_wrong_nudge_target_names_its_field(
         plan(remote, release["release"], nudge=[target])
     text = str(caught.value)
     assert "nudge" in text and field in text and words in text, text
+
+
+async def test_a_hub_that_cannot_be_reached_costs_the_nudge_not_the_revert(
+    remote: Remote, release: dict[str, str], cache_dir: Path, reason: RevertReason,
+) -> None:
+    async def unreachable() -> ApiClient:
+        raise ClusterError("cluster 'hub': in-cluster configuration is missing (not in a pod)")
+
+    outcome = await reverter(cache_dir, hub_client=unreachable)(
+        plan=plan(remote, release["release"], nudge=NUDGE), rollout_id="r-5", reason=reason)
+
+    assert outcome.status is RevertStatus.PUSHED and remote.head() == outcome.revert_commit
+    assert outcome.nudge_error is not None
+    assert "hub cluster cannot be reached" in outcome.nudge_error
+    assert "not in a pod" in outcome.nudge_error
+
+
+@pytest.mark.parametrize(("repository", "branch", "words"), [
+    ("https://git.example/config.git", "main", "auth"),
+    ("git@git.example:config.git", "refs/heads/main", "branch"),
+])
+def test_a_release_the_service_could_not_revert_is_refused_when_the_plan_starts(
+    remote: Remote, release: dict[str, str], tmp_path: Path, repository: str, branch: str,
+    words: str,
+) -> None:
+    """An https repository with the service's SSH key, or a branch git would refuse:
+    found when the rollout starts (a 422 on the API), not when the revert is needed."""
+    data = plan(remote, release["release"]).to_data()
+    data["spec"]["release"].update(repository=repository, branch=branch)
+    ssh = {"auth": SshKeyAuth(key_file=tmp_path / "id_ed25519")}
+    with pytest.raises(ConfigError) as caught:
+        reverter(tmp_path, repo_options=ssh).check(plan_from_data(data, source="test plan"))
+    assert repository in str(caught.value) and words in str(caught.value), caught.value
+
+
+async def test_a_release_that_became_unrevertable_fails_as_a_gitops_error(
+    remote: Remote, release: dict[str, str], tmp_path: Path, reason: RevertReason,
+) -> None:
+    """After a restart with other git settings: a GitOpsError, which the orchestrator
+    records as a failed revert (traffic rollback stands), never an unexpected crash."""
+    ssh = {"auth": SshKeyAuth(key_file=tmp_path / "id_ed25519")}
+    data = plan(remote, release["release"]).to_data()
+    data["spec"]["release"]["repository"] = "https://git.example/config.git"
+    with pytest.raises(GitOpsError, match="cannot be reverted with this service's git"):
+        await reverter(tmp_path, repo_options=ssh)(
+            plan=plan_from_data(data, source="test plan"), rollout_id="r-6", reason=reason)

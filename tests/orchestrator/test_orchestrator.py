@@ -299,10 +299,12 @@ async def test_abort_of_a_finished_rollout_changes_nothing(tmp_path: Path) -> No
     assert sim.reverter.calls == 0
 
 
-async def test_unknown_template_or_empty_wave_is_refused_before_anything_is_stored(
+async def test_unknown_template_empty_wave_or_unrevertable_release_is_refused_first(
         tmp_path: Path) -> None:
     from auspice.errors import ConfigError
+    from auspice.gitops import SshKeyAuth
     from auspice.plan import plan_from_data
+    from auspice.rollout_run import GitReverter
 
     sim = sim_world()
     orch = await orchestrator(sim, tmp_path / "s.db")
@@ -314,7 +316,15 @@ async def test_unknown_template_or_empty_wave_is_refused_before_anything_is_stor
     data["spec"]["waves"][2]["clusters"] = {"matchLabels": {"env": "prod", "region": "mars"}}
     with pytest.raises(ConfigError, match="prod-rest"):
         await orch.start(plan_from_data(data), who="alice")
-    assert await orch.store.ids() == []
+    sim.world.reverter = GitReverter(cache_dir=tmp_path / "git", repo_options={
+        "auth": SshKeyAuth(key_file=tmp_path / "key")})  # plan.yaml's file:// repository
+    with pytest.raises(ConfigError, match="cannot be reverted with this service's git"):
+        await orch.start(plan(), who="alice")
+    data["spec"]["options"] = {"revert": False}  # nothing to revert, nothing to check
+    data["spec"]["waves"][2]["clusters"] = {"matchLabels": {"env": "prod"}}
+    assert await orch.start(plan_from_data(data), who="alice")
+    assert len(await orch.store.ids()) == 1
+    await orch.close()
 
 
 async def test_a_broken_listener_does_not_stop_the_rollout(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ class FakeReverter:
     pushes: int = 0
     reasons: list[RevertReason] = field(default_factory=list)
 
+    def check(self, plan: RolloutPlan) -> None:
+        """Every release can be reverted here."""
+
     async def __call__(self, *, plan: RolloutPlan, rollout_id: str,
                        reason: RevertReason) -> RevertOutcome:
         self.calls += 1

@@ -4,7 +4,7 @@ what it refuses before it listens, and the rollouts API it then serves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,20 @@ async def test_a_service_that_could_not_roll_out_does_not_start(
         tmp_path: Path, clusters: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         await rollouts({"clusters": clusters}, tmp_path)
+
+
+async def test_a_hub_context_without_its_kubeconfig_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"context is given without rollouts\.hub\.kubeconfig"):
+        await rollouts({"clusters": {"inCluster": {}}, "hub": {"context": "mgmt"}}, tmp_path)
+
+
+def test_a_git_timeout_over_an_hour_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "serve.yaml"
+    path.write_text("prometheus: {url: 'http://p:9090'}\nrollouts:\n  clusters: {}\n"
+                    "  git:\n    timeout: 2h\n")
+    with pytest.raises(SpecError) as caught:
+        load_config(path)
+    assert "serve.yaml:5" in str(caught.value) and "3600" in str(caught.value)
 
 
 async def test_a_hub_context_that_is_not_in_its_kubeconfig_is_named(tmp_path: Path) -> None:
@@ -180,3 +194,21 @@ async def test_the_openapi_document_describes_every_rollouts_route(tmp_path: Pat
     assert len(routes) == 6 and routes <= described, routes - described
     plan = doc["components"]["schemas"]["RolloutPlan"]
     assert set(plan["required"]) == {"apiVersion", "kind", "metadata", "spec"}
+    refs = set(references(doc))
+    assert "#/components/schemas/Wave" in refs  # nested models are referenced...
+    missing = {ref for ref in refs
+               if ref.removeprefix("#/components/schemas/") not in doc["components"]["schemas"]}
+    assert missing == set()  # ...and every reference has its schema
+
+
+def references(node: Any) -> Iterator[str]:
+    """Every ``$ref`` in a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from references(value)
