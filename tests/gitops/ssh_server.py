@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from support.integration import require_binary
 from support.prometheus import free_port
 
@@ -54,14 +53,10 @@ _FAILED = re.compile(_LOGIN.format("Failed"))
 def require_sshd() -> str:
     """The absolute path of ``sshd`` (it re-executes itself, so it needs one), or skip/fail.
 
-    :func:`support.integration.require_binary` only looks on PATH, so the sbin
-    directories are appended for the look-up alone.
+    sshd lives in an sbin directory, which is not on every PATH, so those are searched too.
     """
-    path = os.environ.get("PATH", "")
-    extra = [d for d in SBIN_DIRS if d not in path.split(os.pathsep)]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", os.pathsep.join([path, *extra]) if path else os.pathsep.join(extra))
-        sshd = require_binary("sshd")
+    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
+    sshd = require_binary("sshd", path=path)
     require_binary("ssh")  # git runs it as the client
     require_binary("ssh-keygen")
     return os.path.abspath(sshd)
