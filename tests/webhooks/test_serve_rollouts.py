@@ -53,15 +53,6 @@ def test_contradicting_git_credentials_are_refused(fields: dict[str, str], words
         repo_options(git(**fields))
 
 
-def test_a_token_variable_that_is_no_variable_name_is_a_placed_error(tmp_path: Path) -> None:
-    path = tmp_path / "serve.yaml"
-    path.write_text("prometheus: {url: 'http://p:9090'}\nrollouts:\n  clusters: {}\n"
-                    "  git:\n    tokenEnv: not a name\n")
-    with pytest.raises(SpecError) as caught:
-        load_config(path)
-    assert "serve.yaml:5" in str(caught.value) and "tokenEnv" in str(caught.value)
-
-
 async def rollouts(config: dict[str, Any], tmp_path: Path) -> Any:
     store = await Store(tmp_path / "state.db").open()
     try:
@@ -87,13 +78,18 @@ async def test_a_hub_context_without_its_kubeconfig_is_refused(tmp_path: Path) -
         await rollouts({"clusters": {"inCluster": {}}, "hub": {"context": "mgmt"}}, tmp_path)
 
 
-def test_a_git_timeout_over_an_hour_is_refused_where_it_is_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("setting", "words"), [
+    ("tokenEnv: not a name", "tokenEnv"),
+    ("timeout: 2h", "3600"),
+])
+def test_a_bad_git_setting_is_refused_where_it_is_written(
+        tmp_path: Path, setting: str, words: str) -> None:
     path = tmp_path / "serve.yaml"
     path.write_text("prometheus: {url: 'http://p:9090'}\nrollouts:\n  clusters: {}\n"
-                    "  git:\n    timeout: 2h\n")
+                    f"  git:\n    {setting}\n")
     with pytest.raises(SpecError) as caught:
         load_config(path)
-    assert "serve.yaml:5" in str(caught.value) and "3600" in str(caught.value)
+    assert "serve.yaml:5" in str(caught.value) and words in str(caught.value)
 
 
 async def test_a_hub_context_that_is_not_in_its_kubeconfig_is_named(tmp_path: Path) -> None:
