@@ -30,6 +30,7 @@ from auspice.metrics.config import PrometheusConfig
 from auspice.metrics.prometheus import PrometheusSource
 from auspice.report import evidence_chart, verdict_text
 from auspice.specs import AnalysisTemplate, format_duration, load_template
+from auspice.specs.pydantic_errors import one_line
 from auspice.stats import Decision, Verdict
 
 #: The CLI's retries of a 5xx or a dropped connection (the service's default is 1: it
@@ -154,9 +155,7 @@ def source_config(args: argparse.Namespace) -> PrometheusConfig:
     try:
         return PrometheusConfig.model_validate(data)
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                            for e in error.errors())
-        raise ConfigError(f"invalid metrics source options: {details}") from None
+        raise ConfigError(f"invalid metrics source options: {one_line(error)}") from None
 
 
 def _source(args: argparse.Namespace) -> PrometheusSource:

@@ -31,6 +31,7 @@ from auspice.plan import RolloutPlan
 from auspice.rollout_states import State
 from auspice.rollout_store import RolloutStore
 from auspice.specs import AnalysisTemplate
+from auspice.specs.pydantic_errors import one_line
 from auspice.traffic.clusters import Cluster
 from auspice.traffic.router import TrafficRouter
 
@@ -90,8 +91,7 @@ class GitReverter:
         try:
             return RepoSpec(url=release.repository, branch=release.branch, **self.repo_options)
         except ValidationError as problem:
-            why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'repository'}: {e['msg']}"
-                            for e in problem.errors(include_url=False))
+            why = one_line(problem, whole="repository")
             raise error(f"the release repository {release.repository} (branch "
                         f"{release.branch}) cannot be reverted with this service's git "
                         f"settings: {why}", hint="check spec.release and rollouts.git") from None

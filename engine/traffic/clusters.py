@@ -50,6 +50,7 @@ from pydantic import Field, ValidationError
 
 from auspice.errors import ClusterError, ConfigError
 from auspice.specs.base import UserModel
+from auspice.specs.pydantic_errors import one_line
 from auspice.traffic.kube import kube_errors
 from auspice.traffic.selectors import LabelSelector, select
 
@@ -341,10 +342,7 @@ def _read_labels_file(path: Path, *, known: Mapping[str, Any]) -> dict[str, Cont
     try:
         parsed = LabelsFile.model_validate(_load_yaml(path, what="cluster labels file"))
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise InventoryError(f"cluster labels file {path}: {problems}") from None
+        raise InventoryError(f"cluster labels file {path}: {one_line(error)}") from None
     unknown = sorted(set(parsed.contexts) - set(known))
     if unknown:
         raise InventoryError(

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from auspice.errors import ConfigError
+from auspice.specs.pydantic_errors import one_line
 
 from .effect import EffectMeasure
 from .preprocess import DEFAULT_OUTLIER_FACTOR, NanStrategy, OutlierStrategy
@@ -119,10 +120,7 @@ class ClassifierConfig(_Strict):
         try:
             return cls.model_validate(dict(config))
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}"
-                for e in error.errors()
-            )
+            problems = one_line(error, whole="(config)")
             raise ConfigError(
                 f"invalid Kayenta classifier config: {problems}",
                 hint="see auspice.stats.kayenta.ClassifierConfig for the accepted keys",
