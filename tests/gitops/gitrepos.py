@@ -159,6 +159,22 @@ class RacingGit:
         return int(self.counter.read_text())
 
 
+#: The file the ``release`` fixture's release commit changed.
+DEPLOYMENT_FILE = "apps/checkout/deployment.yaml"
+
+
+def assert_release_reverted(remote: Remote, release: dict[str, str]) -> str:
+    """The ``release`` fixture's release undone on the remote by one commit on top of the
+    later one, which stays; returns that commit's message for the caller's checks."""
+    assert remote.parents() == [release["later"]]
+    assert remote.show(DEPLOYMENT_FILE) == DEPLOYMENT.format(tag="1.0").rstrip("\n")
+    assert remote.show("apps/cart/values.yaml") == "replicas: 2"
+    message = remote.message()
+    assert message.startswith('Revert "checkout: release 1.1"')
+    assert f"This reverts commit {release['release']}." in message
+    return message
+
+
 def cache_checkout(cache_dir: Path) -> Path:
     (path,) = [p for p in cache_dir.iterdir() if p.is_dir()]
     return path

@@ -22,16 +22,16 @@ from auspice.gitops import (
 )
 from gitops.gitrepos import (
     DEPLOYMENT,
+    DEPLOYMENT_FILE,
     REAL_GIT,
     RecordingClock,
     Remote,
     assert_cache_clean,
+    assert_release_reverted,
     cache_checkout,
     git,
     spec,
 )
-
-DEPLOYMENT_FILE = "apps/checkout/deployment.yaml"
 
 
 async def revert(remote: Remote, commit: str, cache_dir: Path, reason: RevertReason,
@@ -54,12 +54,7 @@ async def test_simple_revert_is_pushed_with_an_explaining_message(
     assert outcome.mode == "single"
     assert outcome.release_commit == release["release"]
     assert outcome.revert_commit == remote.head()
-    assert remote.parents() == [release["later"]]
-    assert remote.show(DEPLOYMENT_FILE) == DEPLOYMENT.format(tag="1.0").rstrip("\n")
-    assert remote.show("apps/cart/values.yaml") == "replicas: 2"
-    message = remote.message()
-    assert message.startswith('Revert "checkout: release 1.1"')
-    assert f"This reverts commit {release['release']}." in message
+    message = assert_release_reverted(remote, release)
     assert "canary analysis failed" in message
     assert "e-value 212 > 20" in message
     assert "Requested by: auspice analysis" in message
