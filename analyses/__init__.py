@@ -1,22 +1,18 @@
 """The library of ready analysis templates, shipped as package data (``*.yaml``).
 
 Each ``<name>.yaml`` here is a complete AnalysisTemplate whose ``metadata.name`` is the
-file's stem. A template can be used as it is (:func:`load`), or its metrics borrowed
-one by one from another template with ``use: <name>/<metric>`` (see
-:mod:`auspice.specs.presets`). Files are read through :mod:`importlib.resources`, so the
-library works the same from a wheel, a zip or an editable install.
+file's stem. This package only finds and reads the files (through
+:mod:`importlib.resources`, so the library works the same from a wheel, a zip or an
+editable install); :mod:`auspice.specs.library` loads them as templates, and a metric can
+borrow one of theirs with ``use: <name>/<metric>`` (:mod:`auspice.specs.presets`).
 """
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from auspice.specs import AnalysisTemplate
-
-__all__ = ["load", "names", "presets", "raw", "text"]
+__all__ = ["names", "source", "text"]
 
 _SUFFIX = ".yaml"
 
@@ -44,29 +40,3 @@ def text(name: str) -> str:
 def source(name: str) -> str:
     """How errors name the file of template ``name``."""
     return f"analyses/{name}{_SUFFIX}"
-
-
-@cache
-def raw(name: str) -> dict[str, Any]:
-    """Template ``name`` as plain YAML data (what ``use:`` presets are merged from)."""
-    from auspice.specs.yamlpos import load_yaml_text
-
-    documents = load_yaml_text(text(name), source=source(name))
-    data = documents[0].data
-    if len(documents) != 1 or not isinstance(data, dict):
-        raise ValueError(f"library template {source(name)} must hold exactly one mapping")
-    return data
-
-
-def load(name: str) -> AnalysisTemplate:
-    """Library template ``name`` as a validated :class:`~auspice.specs.AnalysisTemplate`."""
-    from auspice.specs import parse_template
-
-    return parse_template(text(name), source=source(name))
-
-
-def presets() -> list[str]:
-    """Every ``<template>/<metric>`` that a metric can ``use:``."""
-    return [
-        f"{name}/{metric['name']}" for name in names() for metric in raw(name)["spec"]["metrics"]
-    ]

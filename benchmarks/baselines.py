@@ -9,7 +9,7 @@ judge the very same simulated looks.
 - :class:`BetaMixture`: Lindon & Malek's closed-form Beta-binomial mixture (Netflix's
   counts test, savvi's InhomogeneousPoissonProcess) with concentration k; it assumes
   one constant canary share, so it is fed the share of the cumulative requests;
-- :class:`PlugInCount`: the predictable plug-in alternative of STATISTICS.md section 1
+- :class:`PlugInCount`: the predictable plug-in alternative (docs/judges.md)
   (the running estimate of r from earlier looks), a valid e-process worth comparing;
 - :class:`FlaggerThreshold`: Flagger's request-success-rate check: a fixed bound on the
   canary's per-interval error rate, failing after ``threshold`` failed checks;

@@ -47,22 +47,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 import yaml  # noqa: E402
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
+from auspice.analysis.templates import TemplateResolver  # noqa: E402
 from auspice.clock import RealClock  # noqa: E402
+from auspice.demos.rollout import CLUSTERS, demo_plan  # noqa: E402
 from auspice.errors import SourceError  # noqa: E402
 from auspice.gitops import RevertOutcome, RevertReason, RevertStatus  # noqa: E402
-from auspice.metrics.simulated_source import (  # noqa: E402
-    DEMO_TEMPLATE,
-    SimulatedSource,
-    WeightedRouter,
-    WorldVersions,
-)
-from auspice.orchestrator import Orchestrator  # noqa: E402
-from auspice.plan import RolloutPlan, plan_from_data  # noqa: E402
-from auspice.rollout_demo import CLUSTERS, demo_plan  # noqa: E402
-from auspice.rollout_run import World, library_templates  # noqa: E402
-from auspice.rollout_store import RolloutStore  # noqa: E402
+from auspice.rollouts.orchestrator import Orchestrator  # noqa: E402
+from auspice.rollouts.store import RolloutStore  # noqa: E402
+from auspice.rollouts.world import World  # noqa: E402
+from auspice.simulation.world import DEMO_TEMPLATE, SimulatedSource, WeightedRouter, WorldVersions  # noqa: E402
 from auspice.specs import parse_template  # noqa: E402
-from auspice.store import Store  # noqa: E402
+from auspice.specs.plan import RolloutPlan, plan_from_data  # noqa: E402
+from auspice.storage import Storage  # noqa: E402
 from auspice.traffic.clusters import Cluster, ClusterInventory  # noqa: E402
 from auspice.traffic.istio import IstioRouter  # noqa: E402
 from auspice.traffic.router import Weights  # noqa: E402
@@ -83,6 +79,11 @@ class InstantReverter:
 
 
 class DownSource:
+    server = "benchmark: down"
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
     async def query_range(self, promql: str, start: float, end: float, step: float) -> Any:
         raise SourceError("benchmark: Prometheus is down")
 
@@ -99,13 +100,14 @@ def _one_wave_plan(hold: str = "1h") -> RolloutPlan:
 # ------------------------------------------------------------------------- abort
 
 
-async def _api(orchestrator: Orchestrator, store: Store) -> TestClient:
-    from auspice.webhooks import rollouts_api
+async def _api(orchestrator: Orchestrator, store: Storage) -> TestClient:
+    from auspice.analysis.templates import TemplateResolver
+    from auspice.specs.serve import ServeConfig
+    from auspice.specs.tokens import TokenEntry
     from auspice.webhooks.app import create_app
-    from auspice.webhooks.auth import TokenAuth, TokenEntry
-    from auspice.webhooks.config import ServeConfig
+    from auspice.webhooks.auth import TokenAuth
     from auspice.webhooks.context import ServiceContext
-    from auspice.webhooks.templates import TemplateResolver
+    from auspice.webhooks.rollouts import api as rollouts_api
 
     tokens = TokenAuth([TokenEntry.model_validate({"name": "oncall", "role": "operator",
                                                    "token": OPERATOR})])
@@ -157,10 +159,10 @@ async def _measure_abort(fleet: Fleet, root: Path, clusters: int, latency: float
         return routers[-1]
 
     world = World(clusters=inventory.clusters, router_for=router_for, source=DownSource(),
-                  templates=library_templates({"demo-error-rate": parse_template(
+                  templates=TemplateResolver(given={"demo-error-rate": parse_template(
                       DEMO_TEMPLATE)}), reverter=InstantReverter(), clock=clock)
-    store = await Store(root / "state.db").open()
-    rollouts = RolloutStore(store)
+    store = await Storage.open(root / "state.db")
+    rollouts = RolloutStore(store.database)
     await rollouts.ensure()
     orchestrator = Orchestrator(store=rollouts, world=world)
     client = await _api(orchestrator, store)
@@ -232,7 +234,7 @@ async def measure_many(rollouts: int, window: float, seed: int = 1) -> dict[str,
     source = SimulatedSource(router, WorldVersions(), seed=seed)
     world = World(clusters=[Cluster(n, labels) for n, labels in names.items()],
                   router_for=lambda _plan: router, source=source,
-                  templates=library_templates({"demo-error-rate": parse_template(
+                  templates=TemplateResolver(given={"demo-error-rate": parse_template(
                       FAST_TEMPLATE)}), reverter=InstantReverter(), clock=clock)
     with tempfile.TemporaryDirectory() as directory:
         store = await RolloutStore.open(Path(directory) / "state.db")

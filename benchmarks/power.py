@@ -4,7 +4,7 @@
     python -m benchmarks.power --runs 200    # a quick look
 
 Writes ``benchmarks/results/power.json`` and ``benchmarks/results/power.md``. What is
-measured is STATISTICS.md section 6: A/A false-alarm rates over 24 h of per-minute looks
+measured is what docs/judges.md promises: A/A false-alarm rates over 24 h of per-minute looks
 (diurnal traffic, weight steps 5/25/50/100), also with bursty errors and AR(1) gauges;
 median error events to a FAIL for regressed canaries as a ratio to the oracle SPRT; and
 metric-looks judged per second. Every judge in a cell sees the very same simulated looks.

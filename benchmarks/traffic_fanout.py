@@ -54,9 +54,10 @@ from support.kube_api import (  # noqa: E402 - needs the tests folder on sys.pat
     write_kubeconfig,
 )
 
+from auspice.specs.targets import IstioTarget  # noqa: E402
 from auspice.traffic.clusters import ClusterInventory  # noqa: E402
 from auspice.traffic.fanout import FanoutReport, set_weights_everywhere  # noqa: E402
-from auspice.traffic.istio import IstioRouter, IstioTarget  # noqa: E402
+from auspice.traffic.istio import IstioRouter  # noqa: E402
 from auspice.traffic.router import Weights  # noqa: E402
 
 TARGET = IstioTarget.model_validate(

@@ -87,7 +87,7 @@ def start_auspice(workdir: Path, *, prometheus: str, now: float, port: int,
         config["cache"] = {"ttl": cache_ttl}
     path = workdir / f"serve-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.Popen([sys.executable, "-m", "auspice.webhooks.serve", "--config",
+    return subprocess.Popen([sys.executable, "-m", "auspice", "serve", "--config",
                              str(path)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 

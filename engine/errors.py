@@ -8,6 +8,11 @@ message, so a command line or an HTTP answer can print ``str(error)`` as it is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class AuspiceError(Exception):
     """Base of every error Auspice raises on purpose."""
@@ -42,3 +47,13 @@ class ClusterError(AuspiceError):
 
 class GitOpsError(AuspiceError):
     """The release commit could not be reverted and pushed."""
+
+
+def one_line(error: ValidationError, *, whole: str = "(value)") -> str:
+    """A pydantic error's every problem as ``field.path: message``, joined on one line, for
+    errors about input that has no file lines (command-line options, an API field, a
+    computed model); ``whole`` names a problem with the value itself rather than a field.
+    Errors about a file have their own findings with line numbers
+    (:mod:`auspice.specs.pydantic_errors`)."""
+    return "; ".join(f"{'.'.join(str(part) for part in e['loc']) or whole}: {e['msg']}"
+                     for e in error.errors(include_url=False))

@@ -14,7 +14,8 @@ import termios
 
 import pytest
 
-from auspice import cli, rollout_demo
+from auspice import cli
+from auspice.demos import rollout as rollout_demo
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -2,29 +2,29 @@
 
 :func:`create_app` is the one place that assembles the service from a
 :class:`~auspice.webhooks.context.ServiceContext`: the judgement webhook (Argo Rollouts'
-``web`` provider), Flagger's webhooks, the operations endpoints, and, when its module is
-present, the Kayenta-compatible API. Tests build the app around a context with a fake
-source and a virtual clock; ``auspice serve`` builds it around the real ones.
-"""
+``web`` provider), Flagger's webhooks, the operations endpoints and the
+Kayenta-compatible API; the rollouts API is added by
+:func:`auspice.webhooks.serve.serve` with its orchestrator. Tests build the app around a
+context with a fake source and a virtual clock; ``auspice serve`` builds it around the
+real ones."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from auspice.analysis.templates import UnknownTemplateError
 from auspice.errors import AuspiceError, ConfigError, InputError
-from auspice.webhooks import flagger, judgements, ops
+from auspice.webhooks import ops
 from auspice.webhooks.context import CONTEXT, ApiError, ServiceContext, json_error
+from auspice.webhooks.judgements import flagger, rest
+from auspice.webhooks.kayenta import api as kayenta
 from auspice.webhooks.openapi import OPENAPI, base_document
 from auspice.webhooks.telemetry import log_event
-from auspice.webhooks.templates import UnknownTemplateError
 
-__all__ = ["KAYENTA_MODULE", "create_app"]
-
-KAYENTA_MODULE = "auspice.webhooks.kayenta_api"
+__all__ = ["create_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -36,21 +36,11 @@ def create_app(context: ServiceContext) -> web.Application:
     app[CONTEXT] = context
     app[OPENAPI] = base_document()
     ops.add_routes(app)
-    judgements.add_routes(app)
+    rest.add_routes(app)
     flagger.add_routes(app)
-    _add_kayenta(app)
+    kayenta.add_routes(app)
     app.on_shutdown.append(_drain_looks)
     return app
-
-
-def _add_kayenta(app: web.Application) -> None:
-    try:
-        module = importlib.import_module(KAYENTA_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != KAYENTA_MODULE:
-            raise  # the module exists but one of its own imports is missing: say so
-        return
-    module.add_routes(app)
 
 
 async def _drain_looks(app: web.Application) -> None:

@@ -24,15 +24,12 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import Field, StringConstraints
 
 from auspice.errors import ConfigError
 from auspice.specs import load_file, model_from_data
-from auspice.specs.base import UserModel
+from auspice.specs.tokens import TokenEntry, TokensDocument
 
-__all__ = ["Principal", "Role", "TokenAuth", "TokenEntry", "TokensDocument"]
+__all__ = ["Principal", "Role", "TokenAuth"]
 
 MIN_TOKEN_LENGTH = 16
 
@@ -62,17 +59,6 @@ class Principal:
 
     def may(self, role: Role) -> bool:
         return self.role >= role
-
-
-class TokenEntry(UserModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    role: Literal["viewer", "judge", "operator"]
-    # Length is checked by TokenAuth, whose message never shows the value.
-    token: str = Field(repr=False)
-
-
-class TokensDocument(UserModel):
-    tokens: list[TokenEntry]
 
 
 @dataclass(frozen=True)

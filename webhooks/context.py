@@ -29,14 +29,14 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.clock import Clock
 from auspice.metrics.source import MetricsSource
-from auspice.store import Store
+from auspice.specs.serve import ServeConfig
+from auspice.storage import Storage
 from auspice.webhooks.auth import Principal, Role, TokenAuth
-from auspice.webhooks.config import ServeConfig
-from auspice.webhooks.memo import JudgementMemo
+from auspice.webhooks.judgements.memo import JudgementMemo
 from auspice.webhooks.telemetry import ServiceMetrics
-from auspice.webhooks.templates import TemplateResolver
 
 __all__ = [
     "CONTEXT",
@@ -128,7 +128,7 @@ class ServiceContext:
 
     config: ServeConfig
     source: MetricsSource
-    store: Store
+    store: Storage
     templates: TemplateResolver
     tokens: TokenAuth
     clock: Clock

@@ -38,8 +38,8 @@ _AUTH_ERRORS = {"401": error_answer("no bearer token, or not a known one"),
 
 
 def base_document() -> dict[str, Any]:
-    from auspice.webhooks.flagger import FlaggerPayload
-    from auspice.webhooks.judging import JudgementBody
+    from auspice.webhooks.judgements.flagger import FlaggerPayload
+    from auspice.webhooks.judgements.judging import JudgementBody
 
     flagger_body = {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/FlaggerPayload"}}}}

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from auspice.errors import AuspiceError
 from auspice.metrics.source import NoDataError
 from auspice.webhooks.context import ServiceContext, context_of
-from auspice.webhooks.judging import refresh_open_gauge
+from auspice.webhooks.judgements.judging import refresh_open_gauge
 from auspice.webhooks.openapi import document
 
 __all__ = ["add_routes", "readiness"]
@@ -70,7 +70,7 @@ async def _check_source(context: ServiceContext) -> dict[str, Any]:
 
 async def _check_store(context: ServiceContext) -> dict[str, Any]:
     try:
-        await context.store.check_writable()
+        await context.store.database.check_writable()
     except (AuspiceError, OSError) as error:
         return {"ok": False, "detail": str(error)}
     return {"ok": True, "detail": "writable"}

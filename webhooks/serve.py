@@ -14,7 +14,6 @@ state file says is unfinished; without one the rollouts API answers 503.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import signal
@@ -25,21 +24,22 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.clock import Clock, RealClock
 from auspice.errors import ConfigError
+from auspice.metrics.prometheus import PrometheusSource
 from auspice.metrics.source import MetricsSource
-from auspice.store import Store
-from auspice.webhooks import rollouts_api
+from auspice.specs.serve import KubernetesSecretRef, ServeConfig, load_config
+from auspice.storage import Storage
 from auspice.webhooks.app import create_app
 from auspice.webhooks.auth import Role, TokenAuth
-from auspice.webhooks.config import KubernetesSecretRef, ServeConfig, load_config
 from auspice.webhooks.context import ServiceContext
-from auspice.webhooks.rollouts_service import RolloutService, build_rollouts
+from auspice.webhooks.rollouts import api as rollouts_api
+from auspice.webhooks.rollouts.service import RolloutService, build_rollouts
 from auspice.webhooks.sources import CachingSource, CountingSource
 from auspice.webhooks.telemetry import ServiceMetrics, configure_logging, log_event
-from auspice.webhooks.templates import TemplateResolver
 
-__all__ = ["ShiftedClock", "add_serve_command", "build_context", "main", "serve"]
+__all__ = ["ShiftedClock", "build_context", "main", "serve"]
 
 
 class ShiftedClock:
@@ -64,7 +64,7 @@ def make_clock(config: ServeConfig) -> Clock:
 
 
 def make_source(config: ServeConfig, metrics: ServiceMetrics) -> MetricsSource:
-    source: MetricsSource = CountingSource(config.prometheus.source(), metrics)
+    source: MetricsSource = CountingSource(PrometheusSource.from_config(config.prometheus), metrics)
     if config.cache.ttl:
         source = CachingSource(source, ttl=config.cache.ttl,
                                max_entries=config.cache.max_entries, metrics=metrics)
@@ -133,8 +133,8 @@ async def build_context(config: ServeConfig, *, clock: Clock | None = None,
     templates = TemplateResolver(config.templates.directory)
     templates.names()  # a broken template directory stops the start, with file:line
     tokens = await load_tokens(config)
-    store = await Store(config.store.path).open()
-    await store.check_writable()
+    store = await Storage.open(config.store.path)
+    await store.database.check_writable()
     return ServiceContext(config=config, source=source or make_source(config, metrics),
                           store=store, templates=templates, tokens=tokens,
                           clock=clock or make_clock(config), metrics=metrics)
@@ -181,7 +181,7 @@ async def serve(config: ServeConfig, *, stop: asyncio.Event | None = None) -> No
         await site.start()
         log_event(context.log, "listening", host=config.listen.host, port=config.listen.port,
                   tls=config.tls is not None, store=str(config.store.path),
-                  prometheus=getattr(context.source, "server", ""))
+                  prometheus=context.source.server)
         await stop.wait()
         log_event(context.log, "stopping", looks_running=len(context.inflight))
     finally:
@@ -194,7 +194,8 @@ async def _build_rollouts(config: ServeConfig, context: ServiceContext) -> Rollo
     """The orchestrator when the configuration has ``rollouts:`` (None: judging only)."""
     if config.rollouts is None:
         return None
-    return await build_rollouts(config.rollouts, store=context.store, source=context.source,
+    return await build_rollouts(config.rollouts, database=context.store.database,
+                                source=context.source,
                                 templates=context.templates, clock=context.clock)
 
 
@@ -202,16 +203,8 @@ async def _release(context: ServiceContext, rollouts: RolloutService | None) -> 
     """After the drivers stopped: cluster clients, the metrics source, then the store."""
     if rollouts is not None:
         await rollouts.close()
-    closer = getattr(_innermost(context.source), "close", None)
-    if closer is not None:
-        await closer()
+    await context.source.close()
     await context.store.close()
-
-
-def _innermost(source: object) -> object:
-    while hasattr(source, "inner"):
-        source = source.inner
-    return source
 
 
 def main(config_path: str | Path) -> int:
@@ -220,34 +213,3 @@ def main(config_path: str | Path) -> int:
     configure_logging(config.log_level)
     asyncio.run(serve(config))
     return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    return main(args.config)
-
-
-def add_serve_command(commands: argparse._SubParsersAction) -> None:
-    """Register ``auspice serve --config FILE`` on the CLI's subcommands."""
-    parser = commands.add_parser(
-        "serve", help="run the HTTP service: Argo Rollouts and Flagger webhooks, APIs",
-        description="Serve the judgement webhook for Argo Rollouts' web provider, Flagger's "
-        "webhooks, the Kayenta-compatible API, /healthz, /readyz, /metrics and the OpenAPI "
-        "document, as configured in FILE (see docs/webhooks.md). Logs are JSON lines on "
-        "stderr. SIGTERM stops it gracefully, letting running looks finish.")
-    parser.add_argument("--config", required=True, metavar="FILE",
-                        help="the serve configuration (YAML)")
-    parser.set_defaults(handler=_run)
-
-
-if __name__ == "__main__":  # ``python -m auspice.webhooks.serve --config FILE``
-    import sys
-
-    from auspice.errors import AuspiceError
-
-    parser = argparse.ArgumentParser(prog="auspice serve")
-    parser.add_argument("--config", required=True, metavar="FILE")
-    try:
-        sys.exit(main(parser.parse_args().config))
-    except AuspiceError as error:
-        print(f"auspice serve: {error}", file=sys.stderr)
-        sys.exit(1)

@@ -34,7 +34,7 @@ class CountingSource:
     def __init__(self, source: MetricsSource, metrics: ServiceMetrics) -> None:
         self.inner = source
         self.metrics = metrics
-        self.server = str(getattr(source, "server", type(source).__name__))
+        self.server = source.server
 
     async def query_range(self, promql: str, start: float, end: float,
                           step: float) -> list[Series]:
@@ -44,6 +44,9 @@ class CountingSource:
         except SourceError:
             self.metrics.query_errors.labels(server=self.server).inc()
             raise
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 @dataclass
@@ -69,7 +72,10 @@ class CachingSource:
 
     @property
     def server(self) -> str:
-        return str(getattr(self.inner, "server", type(self.inner).__name__))
+        return self.inner.server
+
+    async def close(self) -> None:
+        await self.inner.close()
 
     async def query_range(self, promql: str, start: float, end: float,
                           step: float) -> list[Series]:

@@ -20,7 +20,7 @@ from .errors import (
     RepositoryUnreachable,
     RevertConflict,
 )
-from .nudge import ControllerNudge, NudgeTarget, nudge_controllers, nudge_patch
+from .nudge import ControllerNudge, nudge_controllers, nudge_patch
 from .revert import RevertOutcome, RevertStatus, revert_release
 from .specs import HttpsTokenAuth, RepoSpec, RevertReason, SshKeyAuth
 
@@ -32,7 +32,6 @@ __all__ = [
     "GitOpsError",
     "HttpsTokenAuth",
     "NotOnBranch",
-    "NudgeTarget",
     "PushRejected",
     "RepoSpec",
     "RepositoryUnreachable",

@@ -24,65 +24,21 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from kubernetes.aio.client import ApiClient, CustomObjectsApi
 from kubernetes.aio.client.exceptions import ApiException
-from pydantic import Field, model_validator
 
 from ..clock import Clock
 from ..errors import ClusterError
-from ..specs.base import UserModel
+from ..specs.targets import NudgeTarget
 
 __all__ = ["ControllerNudge", "NudgeTarget", "nudge_controllers", "nudge_patch"]
 
 ARGO_REFRESH = "argocd.argoproj.io/refresh"
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 MERGE_PATCH = "application/merge-patch+json"
-
-_API = {
-    "Application": ("argoproj.io", "v1alpha1", "applications"),
-    "GitRepository": ("source.toolkit.fluxcd.io", "v1", "gitrepositories"),
-    "Kustomization": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
-    "HelmRelease": ("helm.toolkit.fluxcd.io", "v2", "helmreleases"),
-}
-
-
-class NudgeTarget(UserModel):
-    """One controller object in the hub cluster to annotate after a revert.
-
-    Written by users in a RolloutPlan (``options.nudge``), so it is strict and camelCase
-    like every other plan field.
-    """
-
-    kind: Literal["Application", "GitRepository", "Kustomization", "HelmRelease"]
-    name: str = Field(min_length=1, max_length=253)
-    namespace: str = Field(min_length=1, max_length=63)
-    api_version: str | None = Field(
-        default=None,
-        description="group/version override for older controllers, "
-        "e.g. source.toolkit.fluxcd.io/v1beta2",
-    )
-    hard_refresh: bool = Field(default=False, description="Argo CD only: refresh=hard.")
-
-    @model_validator(mode="after")
-    def _hard_only_for_argo(self) -> NudgeTarget:
-        if self.hard_refresh and self.kind != "Application":
-            raise ValueError("hardRefresh only applies to an Argo CD Application")
-        if self.api_version is not None and self.api_version.count("/") != 1:
-            raise ValueError("apiVersion must be group/version")
-        return self
-
-    def resource(self) -> tuple[str, str, str]:
-        """``(group, version, plural)`` of this object."""
-        group, version, plural = _API[self.kind]
-        if self.api_version is not None:
-            group, version = self.api_version.split("/")
-        return group, version, plural
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,21 @@ _ROLLOUT_ID = re.compile(r"^[^\s]{1,200}$")
 
 
 class RevertStatus(StrEnum):
+    """How a release's revert ended. :func:`revert_release` answers with one of the first
+    three; a caller that did not try (the plan says ``revert: false``) or gave up after
+    its attempts records ``skipped`` or ``failed``."""
+
     PUSHED = "pushed"
     ALREADY_REVERTED = "already_reverted"
     NOTHING_TO_REVERT = "nothing_to_revert"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        """The branch no longer carries the release: nothing is left to do."""
+        return self in (RevertStatus.PUSHED, RevertStatus.ALREADY_REVERTED,
+                        RevertStatus.NOTHING_TO_REVERT)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import aiohttp
 import numpy as np
@@ -50,6 +50,7 @@ from auspice.metrics.promapi import (
     parse_answer,
 )
 from auspice.metrics.source import Series
+from auspice.specs.serve import PrometheusConfig
 
 __all__ = ["MAX_POINTS", "PrometheusSource", "display_url"]
 
@@ -76,6 +77,12 @@ class PrometheusSource:
     with jitter) on ``clock``. ``session`` lets callers share an aiohttp session; the
     source closes only a session it created itself.
     """
+
+    @classmethod
+    def from_config(cls, config: PrometheusConfig, **overrides: Any) -> PrometheusSource:
+        """The source a ``prometheus:`` section describes (``overrides``: e.g. a test's
+        clock); the section's fields are this class's keyword arguments, name for name."""
+        return cls(config.url, **{**config.model_dump(exclude={"url"}), **overrides})
 
     def __init__(
         self,

@@ -70,10 +70,17 @@ class NoDataError(AuspiceError):
 class MetricsSource(Protocol):
     """Anything that can answer a range query with series (see the module docstring)."""
 
+    #: Which server answers, for reasons, logs and metrics (never with credentials).
+    server: str
+
     async def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
         """Series of ``promql`` evaluated every ``step`` seconds from ``start`` to ``end``.
 
         Raises :class:`NoDataError` when no series matched, and a
         :class:`~auspice.errors.SourceError` when the source could not answer usefully.
         """
+        ...
+
+    async def close(self) -> None:
+        """Release connections (a wrapper closes what it wraps)."""
         ...

@@ -21,7 +21,7 @@ from typing import Any
 import promql_parser
 from pydantic import TypeAdapter, ValidationError
 
-from auspice.metrics import promql
+from auspice.specs import promql
 from auspice.specs.durations import Duration, format_duration
 from auspice.specs.problems import Finding
 from auspice.specs.template import (

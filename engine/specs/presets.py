@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from auspice.metrics import promql
+from auspice.specs import library, promql
 from auspice.specs.problems import Finding
 
 QUERY_FIELDS = ("events", "total", "buckets", "query")
@@ -50,16 +50,14 @@ def resolve_presets(data: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]
 def _resolve(
     metric: dict[str, Any], index: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Finding]]:
-    from auspice import analyses  # the library imports this package: resolve lazily
-
     path = ("spec", "metrics", index, "use")
     use = metric["use"]
     template_name, _, metric_name = use.partition("/") if isinstance(use, str) else ("", "", "")
-    available = ", ".join(analyses.presets())
-    if template_name not in analyses.names():
+    available = ", ".join(library.presets())
+    if template_name not in library.names():
         return metric, [], [_unknown(use, path, available)]
-    library = analyses.raw(template_name)
-    preset = next((m for m in library["spec"]["metrics"] if m.get("name") == metric_name), None)
+    source = library.raw(template_name)
+    preset = next((m for m in source["spec"]["metrics"] if m.get("name") == metric_name), None)
     if preset is None:
         return metric, [], [_unknown(use, path, available)]
     findings: list[Finding] = []
@@ -73,7 +71,7 @@ def _resolve(
         )
     merged = _merge(preset, {key: value for key, value in metric.items() if key != "use"})
     merged["use"] = use
-    return merged, _used_args(merged, library), findings
+    return merged, _used_args(merged, source), findings
 
 
 def _unknown(use: object, path: tuple[str | int, ...], available: str) -> Finding:
@@ -94,12 +92,12 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _used_args(metric: dict[str, Any], library: dict[str, Any]) -> list[dict[str, Any]]:
+def _used_args(metric: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
     names: set[str] = set()
     for field in QUERY_FIELDS:
         if isinstance(metric.get(field), str):
             names |= promql.placeholders(metric[field])
-    return [copy.deepcopy(arg) for arg in library["spec"].get("args", []) if arg["name"] in names]
+    return [copy.deepcopy(arg) for arg in source["spec"].get("args", []) if arg["name"] in names]
 
 
 def _add_args(spec: dict[str, Any], added: list[dict[str, Any]]) -> None:

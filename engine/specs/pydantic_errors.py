@@ -37,14 +37,6 @@ _TYPE_HINTS = {
 }
 
 
-def one_line(error: ValidationError, *, whole: str = "(value)") -> str:
-    """Every problem as ``field.path: message``, joined on one line, for errors about
-    input that has no file lines (command-line options, an API field, a computed model);
-    ``whole`` names a problem with the value itself rather than one of its fields."""
-    return "; ".join(f"{'.'.join(str(part) for part in e['loc']) or whole}: {e['msg']}"
-                     for e in error.errors(include_url=False))
-
-
 def findings_from(error: ValidationError, data: Any, model: type[BaseModel]) -> list[Finding]:
     """One finding per pydantic error, with paths that exist in ``data`` where possible.
 

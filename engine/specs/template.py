@@ -3,7 +3,7 @@
 A template is reusable across services: its PromQL holds ``{{placeholders}}`` that two
 *scopes*, canary and baseline, fill with the same names (``version``, ``workload``,
 ``namespace``, ``cluster``, ``interval``, plus the template's own ``args``). Each metric's
-``kind`` picks the judge from STATISTICS.md:
+``kind`` picks the judge (docs/judges.md):
 
 =============  ==========================================================  ===========
 kind           what the queries return, per scope and look                judge

@@ -1,6 +1,6 @@
 """The judges: anytime-valid tests that decide whether a canary is worse than its baseline.
 
-Each test builds an e-process (STATISTICS.md): look at it every interval for as long as
+Each test builds an e-process (docs/judges.md): look at it every interval for as long as
 you like, stop whenever you like, and the chance of a false alarm stays under alpha.
 
 - :class:`CountTest`: error rates from request and error counters;

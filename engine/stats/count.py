@@ -4,7 +4,7 @@ Per look the caller gives the increases of four counters: canary events and requ
 baseline events and requests. Conditional on the look's total events m and the canary's
 share of traffic rho_t (which changes whenever weights move, so it is per look), the
 canary's events are Binomial(m, q_t(r)) with q_t(r) = rho_t r / (rho_t r + 1 - rho_t),
-r being the ratio of the two error rates. STATISTICS.md section 1 has the derivation.
+r being the ratio of the two error rates. docs/judges.md has the derivation.
 
 The e-process is a mixture of likelihood ratios LR_t(r0 e^delta) / LR_t(r0) over a
 fixed set of log-ratio excesses delta (0.17 to 2.17) with weights proportional to

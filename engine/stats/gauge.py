@@ -4,7 +4,7 @@ Per look the caller gives one canary value and one baseline value (normalized by
 where that makes sense, e.g. CPU seconds per 1k requests). The test works on the
 difference D_t = c_t - b_t (or the log ratio), but not look by look: consecutive
 gauge readings are autocorrelated, and a test that treats them as independent raises
-false alarms most of the time (STATISTICS.md section 3: 39% at AR(1) 0.5). Batch
+false alarms most of the time (docs/judges.md: 39% at AR(1) 0.5). Batch
 means of ``batch`` consecutive looks are close to independent, and the test runs on
 them with the scale-invariant t-mixture e-value
 

@@ -46,13 +46,13 @@ from kubernetes.aio.config.incluster_config import (
     InClusterConfigLoader,
 )
 from kubernetes.aio.config.kube_config import KubeConfigLoader
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from auspice.errors import ClusterError, ConfigError
-from auspice.specs.base import UserModel
-from auspice.specs.pydantic_errors import one_line
+from auspice.errors import ClusterError, ConfigError, one_line
+from auspice.specs.clusters import ContextLabels, LabelsFile
+from auspice.specs.selectors import LabelSelector
 from auspice.traffic.kube import kube_errors
-from auspice.traffic.selectors import LabelSelector, select
+from auspice.traffic.selectors import select
 
 ARGOCD_SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
@@ -311,19 +311,6 @@ class ClusterInventory:
 
 
 # ------------------------------------------------------------------ kubeconfig source
-
-
-class ContextLabels(UserModel):
-    """One context's entry in the labels file."""
-
-    name: str | None = Field(default=None, min_length=1)
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class LabelsFile(UserModel):
-    """``contexts: {CONTEXT: {name: optional cluster name, labels: {k: v}}}``."""
-
-    contexts: dict[str, ContextLabels]
 
 
 def _load_yaml(path: Path, *, what: str) -> dict[str, Any]:

@@ -26,15 +26,14 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from kubernetes.aio.client import CustomObjectsApi
 from kubernetes.aio.client.exceptions import ApiException
-from pydantic import Field
 
 from auspice.clock import Clock, RealClock
 from auspice.errors import ClusterError, InputError
-from auspice.specs.base import UserModel
+from auspice.specs.targets import Destination, IstioTarget
 from auspice.traffic.clusters import ClusterInventory
 from auspice.traffic.kube import kube_errors
 from auspice.traffic.router import (
@@ -58,56 +57,6 @@ class RouteError(ClusterError):
 
 class ConflictRetriesExhausted(ClusterError):
     """Every write attempt met a newer resourceVersion (409)."""
-
-
-class Destination(UserModel):
-    """A ``route[].destination``: a host, and a DestinationRule subset for subset routing."""
-
-    host: str = Field(min_length=1)
-    subset: str | None = Field(default=None, min_length=1)
-
-    def matches(self, destination: Any) -> bool:
-        if not isinstance(destination, dict):
-            return False
-        return destination.get("host") == self.host and destination.get("subset") == self.subset
-
-    def __str__(self) -> str:
-        return f"{self.host} subset {self.subset}" if self.subset else self.host
-
-
-class IstioTarget(UserModel):
-    """Which VirtualService routes carry the canary, in every cluster of a rollout.
-
-    In YAML (camelCase keys)::
-
-        namespace: shop
-        virtualService: checkout
-        routes: [primary]
-        stable: {host: checkout, subset: stable}
-        canary: {host: checkout, subset: canary}
-        apiVersion: v1          # v1beta1 for Istio older than 1.22
-    """
-
-    namespace: str = Field(min_length=1)
-    virtual_service: str = Field(min_length=1)
-    routes: list[str] = Field(
-        default_factory=list,
-        description="names of the HTTP routes to weight; empty: every HTTP route that "
-        "carries both destinations (at least one must)",
-    )
-    stable: Destination
-    canary: Destination
-    api_version: Literal["v1", "v1beta1"] = "v1"
-
-    def where(self, *routes: str) -> str:
-        """Where in a cluster something is, for error messages: namespace, VirtualService
-        and, when given, the route(s), so that a reader can go straight to the YAML."""
-        text = f"namespace {self.namespace!r}, VirtualService {self.virtual_service!r}"
-        if len(routes) == 1:
-            return text + f", route {routes[0]!r}"
-        if routes:
-            return text + ", routes " + ", ".join(repr(route) for route in routes)
-        return text
 
 
 @dataclass(frozen=True)

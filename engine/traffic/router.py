@@ -1,11 +1,11 @@
 """The small interface every traffic router implements, and its value types.
 
-Callers (the orchestrator, abort, the demo) only ever ask three things of a router,
-for one cluster at a time: what are the weights, set them, and check they are what we
-think. Istio VirtualServices are the first implementation; a Gateway API HTTPRoute or
-SMI TrafficSplit router can be added later without touching a caller, as in Flagger's
-router interface. Fan-out over many clusters (:mod:`.fanout`) is built on this
-Protocol only.
+Callers (the orchestrator, abort, the demo) only ever ask four things of a router, for
+one cluster at a time: what are the weights, set them, check they are what we think, and
+(after a restart) remember what Auspice last set there. Istio VirtualServices are the
+first implementation; a Gateway API HTTPRoute or SMI TrafficSplit router can be added
+later without touching a caller, as in Flagger's router interface. Fan-out over many
+clusters (:mod:`.fanout`) is built on this Protocol only.
 
 Drift is part of the interface because it is part of the contract: a router remembers
 what it last set in each cluster and, when it finds something else, reports a
@@ -115,3 +115,7 @@ class TrafficRouter(Protocol):
 
     async def verify(self, cluster: str, weights: Weights) -> None:
         """Raise :class:`VerifyError` unless ``cluster`` has exactly ``weights``."""
+
+    def expect(self, cluster: str, weights: Weights | None) -> None:
+        """Take ``weights`` as what Auspice last set in ``cluster`` (the store's record,
+        after a restart), so drift is judged against it; None forgets it."""

@@ -18,9 +18,9 @@ import pytest
 from support.prometheus import IstioPrometheus
 
 from analysis.helpers import run_main, run_subprocess, scope_pairs, window_args
-from auspice import analyses
 from auspice.analysis import analysis_from, summarize
 from auspice.metrics.prometheus import PrometheusSource
+from auspice.specs import library
 from auspice.stats import Decision
 
 REGRESSIONS = {"error-regression": "error-rate", "latency-regression": "latency"}
@@ -143,7 +143,7 @@ def test_backtest_json_is_the_library_replay(
 ) -> None:
     start = istio_prometheus.scenarios[scenario].canary_start
     analysis = analysis_from(
-        analyses.load("istio"),
+        library.load("istio"),
         canary=scope_pairs(istio_prometheus, scenario, canary=True),
         baseline=scope_pairs(istio_prometheus, scenario, canary=False),
         start=start,

@@ -12,9 +12,9 @@ import pytest
 from support.prometheus import IstioPrometheus
 
 from analysis.helpers import scope_pairs
-from auspice import analyses
 from auspice.analysis import Analysis, FailedLook, analysis_from
 from auspice.metrics.prometheus import PrometheusSource
+from auspice.specs import library
 from auspice.stats import Decision, Verdict
 
 SCENARIOS = ["healthy", "error-regression", "latency-regression"]
@@ -22,7 +22,7 @@ SCENARIOS = ["healthy", "error-regression", "latency-regression"]
 
 def fresh_analysis(prom: IstioPrometheus, scenario: str, template: str = "istio") -> Analysis:
     return analysis_from(
-        analyses.load(template),
+        library.load(template),
         canary=scope_pairs(prom, scenario, canary=True),
         baseline=scope_pairs(prom, scenario, canary=False),
         start=prom.scenarios[scenario].canary_start,
@@ -60,7 +60,7 @@ async def test_look_is_the_last_element_of_replay(
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-@pytest.mark.parametrize("template", sorted(analyses.names()))
+@pytest.mark.parametrize("template", sorted(library.names()))
 async def test_a_look_equals_that_look_of_a_longer_replay(
     istio_prometheus: IstioPrometheus, scenario: str, template: str
 ) -> None:

@@ -29,10 +29,9 @@ from support.thanos_fake import (
     warning_reply,
 )
 
-from auspice import analyses
 from auspice.analysis import Analysis, FailedLook, analysis_from
 from auspice.metrics.prometheus import PrometheusSource
-from auspice.specs import parse_template
+from auspice.specs import library, parse_template
 from auspice.stats import Decision, Verdict
 
 START = 1_767_225_600.0
@@ -262,7 +261,7 @@ async def test_infinite_values_are_never_a_pass() -> None:
 async def test_empty_result_through_the_istio_template_is_no_data_not_an_exception() -> None:
     """The library's Istio template (a histogram choosing boundaries from the baseline)."""
     job = analysis_from(
-        analyses.load("istio"),
+        library.load("istio"),
         start=START,
         canary={"version": "v2", "workload": "reviews-v2", "namespace": "shop", "cluster": "east"},
         baseline={

@@ -12,9 +12,9 @@ import pytest
 from support.prometheus import IstioPrometheus
 
 from analysis.helpers import run_main, scope_pairs, window_args
-from auspice import analyses
 from auspice.analysis import FailedLook, analysis_from
 from auspice.metrics.prometheus import PrometheusSource
+from auspice.specs import library
 from auspice.stats import Decision, Verdict
 
 SCENARIOS = ["healthy", "error-regression", "latency-regression"]
@@ -31,7 +31,7 @@ async def replay(
 ) -> list[Verdict | FailedLook]:
     start = prom.scenarios[scenario].canary_start
     analysis = analysis_from(
-        analyses.load(template),
+        library.load(template),
         canary={**scope_pairs(prom, scenario, canary=True), **(canary or {})},
         baseline=scope_pairs(prom, scenario, canary=False),
         start=start,
@@ -41,11 +41,11 @@ async def replay(
 
 
 def test_the_library_is_what_these_tests_cover() -> None:
-    assert set(analyses.names()) == {"flagger", "istio", "kayenta", "resources"}
+    assert set(library.names()) == {"flagger", "istio", "kayenta", "resources"}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-@pytest.mark.parametrize("template", sorted(analyses.names()))
+@pytest.mark.parametrize("template", sorted(library.names()))
 async def test_every_template_gives_a_defined_verdict_on_real_data(
     istio_prometheus: IstioPrometheus, template: str, scenario: str
 ) -> None:
@@ -53,7 +53,7 @@ async def test_every_template_gives_a_defined_verdict_on_real_data(
     assert len(history) == 60
     assert all(isinstance(v, Verdict) for v in history), history[-1]
     assert {v.decision for v in history} <= DEFINED
-    names = {m.name for m in analyses.load(template).spec.metrics}
+    names = {m.name for m in library.load(template).spec.metrics}
     last = history[-1]
     assert {m.policy.name for m in last.metrics} == names
     for evidence in last.metrics:  # every query found its series
@@ -106,7 +106,7 @@ async def test_memory_gauge_sees_equal_memory(istio_prometheus: IstioPrometheus)
     assert memory.lower <= 1.0 <= memory.upper  # ratio canary/baseline: both ~220 MB
 
 
-@pytest.mark.parametrize("template", sorted(analyses.names()))
+@pytest.mark.parametrize("template", sorted(library.names()))
 async def test_a_canary_scope_matching_nothing_is_no_data_then_fail(
     istio_prometheus: IstioPrometheus, template: str
 ) -> None:
@@ -115,7 +115,7 @@ async def test_a_canary_scope_matching_nothing_is_no_data_then_fail(
     wrong = {"workload": "reviews-v9"} if template == "resources" else {"version": "v9"}
     history = await replay(istio_prometheus, "healthy", template, canary=wrong)
     decisions = [v.decision for v in history]
-    limit = analyses.load(template).spec.no_data_limit
+    limit = library.load(template).spec.no_data_limit
     assert Decision.PASS not in decisions
     assert decisions[:limit] == [Decision.NO_DATA] * limit
     assert decisions[limit] is Decision.FAIL

@@ -10,14 +10,8 @@ import pytest
 from kubernetes.aio.client import ApiClient
 from support.kube_api import KubeApiServer, kube_api_servers
 
-from auspice.gitops import (
-    ControllerNudge,
-    NudgeTarget,
-    RevertReason,
-    RevertStatus,
-    nudge_patch,
-    revert_release,
-)
+from auspice.gitops import ControllerNudge, RevertReason, RevertStatus, nudge_patch, revert_release
+from auspice.specs.targets import NudgeTarget
 from gitops.gitrepos import RecordingClock, Remote, spec
 
 APPLICATION = {

@@ -11,12 +11,12 @@ import pytest
 from kubernetes.aio.client import ApiClient
 from support.kube_api import KubeApiServer
 
+from auspice.demos.rollout import demo_plan
 from auspice.errors import ClusterError, ConfigError, GitOpsError
 from auspice.gitops import RevertConflict, RevertReason, RevertStatus, SshKeyAuth
-from auspice.plan import RolloutPlan, plan_from_data
-from auspice.rollout_demo import demo_plan
-from auspice.rollout_run import GitReverter
+from auspice.rollouts.reverter import GitReverter
 from auspice.specs import SpecError
+from auspice.specs.plan import RolloutPlan, plan_from_data
 from gitops.gitrepos import RecordingClock, Remote
 from gitops.test_conflicts import conflicting  # noqa: F401  (fixture)
 from gitops.test_nudge import APPLICATION, KUSTOMIZATION, annotations, hub, hub_client  # noqa: F401

@@ -1,8 +1,7 @@
-"""Every case of Kayenta's own test suites (reference/kayenta-suite.json), reproduced.
+"""Every case of Kayenta's own test suites (tests/data/kayenta/kayenta-suite.json), reproduced.
 
-The JSON lives in the shared folder beside the repository clone (CI puts ../shared next
-to it).  Each section of the file has its own parametrized test; ids are the upstream
-test names, so a failure names the Kayenta test it breaks.
+Each section of the file has its own parametrized test; ids are the upstream test names,
+so a failure names the Kayenta test it breaks. The data's provenance is in its README.
 """
 
 from __future__ import annotations
@@ -18,9 +17,7 @@ import pytest
 
 import auspice.stats.kayenta as kayenta
 
-SUITE_PATH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "kayenta-suite.json"
-)
+SUITE_PATH = Path(__file__).resolve().parents[1] / "data" / "kayenta" / "kayenta-suite.json"
 
 
 @cache

@@ -31,7 +31,6 @@ from support.thanos_fake import (
     warning_reply,
 )
 
-from auspice import analyses
 from auspice.analysis import FailedLook, analysis_from
 from auspice.errors import AuspiceError, ConfigError, SourceError
 from auspice.metrics.promapi import (
@@ -45,6 +44,7 @@ from auspice.metrics.promapi import (
 )
 from auspice.metrics.prometheus import PrometheusSource, split_range, stitch
 from auspice.metrics.source import MetricsSource, NoDataError, Series
+from auspice.specs import library
 from auspice.stats import Decision
 
 QUERY = 'sum(rate(istio_requests_total{destination_version="v2"}[1m]))'
@@ -504,7 +504,7 @@ async def test_https_without_its_ca_fails_verification_naming_the_server(
 async def test_an_untrusted_certificate_is_a_failed_look(certificate: SelfSigned) -> None:
     scope = {"workload": "reviews-v2", "namespace": "shop", "cluster": "east"}
     analysis = analysis_from(
-        analyses.load("istio"),
+        library.load("istio"),
         canary={**scope, "version": "v2"},
         baseline={**scope, "workload": "reviews-v1", "version": "v1"},
         start=10_000,

@@ -18,8 +18,8 @@ from support.prometheus import IstioPrometheus
 
 from auspice.metrics.promapi import QueryRejectedError
 from auspice.metrics.prometheus import PrometheusSource
-from auspice.metrics.promql import render
 from auspice.metrics.source import NoDataError, Series
+from auspice.specs.promql import render
 
 SCENARIOS = ["healthy", "error-regression", "latency-regression"]
 

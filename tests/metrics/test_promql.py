@@ -15,7 +15,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from auspice.errors import ConfigError
-from auspice.metrics.promql import (
+from auspice.specs.promql import (
     PromQLSyntaxError,
     RenderError,
     check_syntax,

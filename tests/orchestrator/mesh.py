@@ -25,11 +25,13 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.clock import RealClock
 from auspice.metrics.prometheus import PrometheusSource
-from auspice.plan import RolloutPlan, load_plan
-from auspice.rollout_run import GitReverter, World, library_templates
+from auspice.rollouts.reverter import GitReverter
+from auspice.rollouts.world import World
 from auspice.specs import parse_template
+from auspice.specs.plan import RolloutPlan, load_plan
 from auspice.traffic.clusters import ClusterInventory
 from auspice.traffic.istio import IstioRouter
 
@@ -196,6 +198,6 @@ def build_world(*, kubeconfig: Path, labels: Path, prometheus: str, plan_file: P
         router_for=lambda plan: IstioRouter(inventory, plan.spec.service, clock=clock,
                                             request_timeout=5.0),
         source=source,
-        templates=library_templates({"e2e-error-rate": parse_template(TEMPLATE)}),
+        templates=TemplateResolver(given={"e2e-error-rate": parse_template(TEMPLATE)}),
         reverter=GitReverter(cache_dir=cache_dir, clock=clock), clock=clock)
     return Built(world, inventory, source, load_plan(str(plan_file)))

@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.cli import main
-from auspice.orchestrator import Orchestrator
-from auspice.store import Store
-from auspice.webhooks import rollouts_api
+from auspice.rollouts.orchestrator import Orchestrator
+from auspice.specs.serve import ServeConfig
+from auspice.specs.tokens import TokenEntry
+from auspice.storage import Storage
 from auspice.webhooks.app import create_app
-from auspice.webhooks.auth import TokenAuth, TokenEntry
-from auspice.webhooks.config import ServeConfig
+from auspice.webhooks.auth import TokenAuth
 from auspice.webhooks.context import ServiceContext
-from auspice.webhooks.templates import TemplateResolver
+from auspice.webhooks.rollouts import api as rollouts_api
 
 from .world import FAST, HERE, SimWorld, sim_world
 
@@ -37,10 +38,10 @@ def auth(role: str) -> dict[str, str]:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, SimWorld]]:
     sim = sim_world()
-    store = await Store(tmp_path / "state.db").open()
-    from auspice.rollout_store import RolloutStore
+    store = await Storage.open(tmp_path / "state.db")
+    from auspice.rollouts.store import RolloutStore
 
-    rollouts = RolloutStore(store)
+    rollouts = RolloutStore(store.database)
     await rollouts.ensure()
     orchestrator = Orchestrator(store=rollouts, world=sim.world, settings=FAST)
     tokens = TokenAuth([TokenEntry.model_validate({"name": f"{role}-caller", "role": role,

@@ -13,8 +13,10 @@ import re
 
 import pytest
 
-from auspice import rollout_demo
-from auspice.rollout_demo import CLUSTERS, LiveScreen, Screen, demo_plan, planned_seconds
+from auspice.cli import demo as cli_demo
+from auspice.cli.live import LiveScreen, Screen, make_screen
+from auspice.demos.rollout import CLUSTERS, demo_plan
+from auspice.specs.plan import planned_seconds
 
 CURSOR = re.compile(r"(\x1b\[\d+F\x1b\[J|\n)")
 PROGRESS = re.compile(r"^  \[[#.]{30}\] (\d+) of (\d+) planned minutes$")
@@ -44,7 +46,7 @@ def render(text: str) -> list[str]:
 
 def test_demo_promotes_the_healthy_release_and_reverts_the_regressed_one() -> None:
     out = io.StringIO()
-    assert rollout_demo.main(regress=None, seed=7, stream=out) == 0
+    assert cli_demo.rollout_demo(regress=None, seed=7, stream=out) == 0
     text = out.getvalue()
     assert "\x1b" not in text  # not a terminal: plain lines only
     assert "healthy release v2: SUCCEEDED" in text
@@ -58,7 +60,7 @@ def test_demo_promotes_the_healthy_release_and_reverts_the_regressed_one() -> No
 
 def test_demo_json_lines_are_audit_entries() -> None:
     out = TerminalStream()  # JSON is for programs, even on a terminal
-    assert rollout_demo.main(regress=True, seed=3, json_lines=True, stream=out) == 0
+    assert cli_demo.rollout_demo(regress=True, seed=3, json_lines=True, stream=out) == 0
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     summary = records.pop()
     assert summary["summary"] == "regressed release v2" and summary["as_expected"] is True
@@ -81,7 +83,7 @@ def test_the_plan_takes_88_minutes_when_every_hold_runs_out() -> None:
 
 def test_on_a_terminal_the_status_block_is_redrawn_in_place() -> None:
     out = TerminalStream()
-    assert rollout_demo.main(regress=None, seed=7, stream=out) == 0
+    assert cli_demo.rollout_demo(regress=None, seed=7, stream=out) == 0
     raw = out.getvalue()
     assert raw.count("\x1b[7F\x1b[J") > 50  # the 7-row block was redrawn at every event
     screen = render(raw)
@@ -109,8 +111,8 @@ def test_on_a_terminal_the_status_block_is_redrawn_in_place() -> None:
 
 def test_on_a_terminal_only_looks_that_change_the_verdict_scroll() -> None:
     plain, live = io.StringIO(), TerminalStream()
-    rollout_demo.main(regress=True, seed=7, stream=plain)
-    rollout_demo.main(regress=True, seed=7, stream=live)
+    cli_demo.rollout_demo(regress=True, seed=7, stream=plain)
+    cli_demo.rollout_demo(regress=True, seed=7, stream=live)
     looks = re.compile(r"m  (\S+)\s+look at\s+\d+%: (\w+)")
     scrolled = [looks.search(row).groups() for row in render(live.getvalue())
                 if looks.search(row)]
@@ -138,22 +140,25 @@ def test_a_reader_that_left_ends_the_output_quietly(screen_type: type[Screen]) -
 
 def test_a_dumb_terminal_and_json_get_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TERM", "xterm-256color")
-    assert isinstance(rollout_demo.make_screen(TerminalStream(), json_lines=False), LiveScreen)
-    assert type(rollout_demo.make_screen(TerminalStream(), json_lines=True)) is Screen
-    assert type(rollout_demo.make_screen(io.StringIO(), json_lines=False)) is Screen
+    assert isinstance(make_screen(TerminalStream(), json_lines=False), LiveScreen)
+    assert type(make_screen(TerminalStream(), json_lines=True)) is Screen
+    assert type(make_screen(io.StringIO(), json_lines=False)) is Screen
     monkeypatch.setenv("TERM", "dumb")
-    assert type(rollout_demo.make_screen(TerminalStream(), json_lines=False)) is Screen
+    assert type(make_screen(TerminalStream(), json_lines=False)) is Screen
 
 
 def test_a_regressed_release_whose_revert_failed_is_not_the_expected_ending() -> None:
     """Weights at 0 but the commit not reverted: the demo must not exit 0 on that."""
     from types import SimpleNamespace
 
-    from auspice.rollout_demo import as_expected
-    from auspice.rollout_states import State
+    from auspice.demos.rollout import as_expected
+    from auspice.gitops import RevertStatus
+    from auspice.rollouts.results import RevertResult
+    from auspice.rollouts.states import State
 
     rows = (SimpleNamespace(weight=0), SimpleNamespace(weight=0))
-    ending = SimpleNamespace(state=State.FAILED, clusters=rows, revert={"status": "pushed"})
+    ending = SimpleNamespace(state=State.FAILED, clusters=rows,
+                             revert=RevertResult(RevertStatus.PUSHED, "pushed"))
     assert as_expected(ending, regressed=True)
-    ending.revert = {"status": "failed", "error": "PushRejected"}
+    ending.revert = RevertResult.failed(RuntimeError("PushRejected"))
     assert not as_expected(ending, regressed=True)

@@ -33,11 +33,11 @@ from support.kube_api import (
 )
 from support.prometheus import free_port, start_prometheus
 
-from auspice.orchestrator import Orchestrator, Settings
-from auspice.rollout_demo import make_repository, remote_log
-from auspice.rollout_finish import FinishSettings
-from auspice.rollout_states import State
-from auspice.rollout_store import RolloutStore
+from auspice.demos.rollout import make_repository, remote_log
+from auspice.rollouts.finish import FinishSettings
+from auspice.rollouts.orchestrator import Orchestrator, Settings
+from auspice.rollouts.states import State
+from auspice.rollouts.store import RolloutStore
 
 from .mesh import (
     CLUSTERS,
@@ -149,14 +149,14 @@ async def test_regressed_plan_fails_in_wave_two_and_reverts_once(mesh: Mesh) -> 
     finally:
         await built.close()
     assert record.state is State.FAILED
-    assert (record.outcome["wave"], record.outcome["failed_cluster"]) == (1, "prod-eu")
+    assert (record.outcome.wave, record.outcome.failed_cluster) == (1, "prod-eu")
     assert mesh.weights() == dict.fromkeys(CLUSTERS, 0)
     assert sorted(record.touched) == ["prod-eu", "staging-eu"]
     untouched = [mesh.servers[c].count("PATCH") for c in
                  ("prod-us-east", "prod-us-west", "prod-asia")]
     assert untouched == [0, 0, 0]
     assert len(mesh.reverts()) == 1
-    assert record.revert["status"] == "pushed"
+    assert record.revert.status.value == "pushed"
     events = await orch.store.events(rollout)
     failures = [e for e in events if e.what == "revert.attempt_failed"]
     assert [(e.details["attempt"], e.details["type"]) for e in failures] == [
@@ -180,7 +180,7 @@ async def test_abort_in_the_middle_of_a_hold_rolls_back_everywhere(mesh: Mesh) -
     finally:
         await built.close()
     assert report.state == "aborted"
-    assert set(report.rollback["clusters"]) == {"staging-eu", "prod-eu"}
+    assert {c.cluster for c in report.rollback.clusters} == {"staging-eu", "prod-eu"}
     assert mesh.weights() == dict.fromkeys(CLUSTERS, 0)
     assert len(mesh.reverts()) == 1 and again.already
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auspice.rollout_states import State
+from auspice.rollouts.states import State
 from auspice.traffic.router import Weights
 
 from .world import CLUSTERS, Driver, events, orchestrator, plan, sim_world
@@ -60,14 +60,14 @@ async def test_regression_in_wave_two_rolls_back_everywhere_and_reverts_once(
     rollout = await orch.start(plan(), who="alice")
     record = await orch.wait(rollout)
     assert record.state is State.FAILED
-    assert record.outcome["failed_cluster"] == "prod-eu"
-    assert record.outcome["wave"] == 1
+    assert record.outcome.failed_cluster == "prod-eu"
+    assert record.outcome.wave == 1
     assert sorted(record.touched) == ["prod-eu", "staging-eu"]
     assert all(w == Weights.all_stable() for w in sim.router.weights.values())
     assert all(sim.router.writes[c] == 0 for c in WAVE3)
     assert sim.reverter.pushes == 1 and sim.reverter.calls == 1
     assert sim.reverter.reasons[0].kind == "verdict"
-    assert record.revert["status"] == "pushed"
+    assert record.revert.status.value == "pushed"
     whats = [e.what for e in await events(orch, rollout)]
     assert whats.index("rollback") < whats.index("revert.started") < whats.index("state.failed")
 
@@ -82,8 +82,8 @@ async def test_abort_mid_hold_cancels_rolls_back_and_is_idempotent(tmp_path: Pat
     sim.source.down = True  # abort must not need Prometheus
     report = await orch.abort(rollout, who="oncall", reason="pager: checkout 5xx")
     assert report.state == "aborted" and not report.already
-    assert set(report.rollback["clusters"]) == {"staging-eu", "prod-eu"}
-    assert report.rollback["unreachable"] == []
+    assert {c.cluster for c in report.rollback.clusters} == {"staging-eu", "prod-eu"}
+    assert report.rollback.unreachable == []
     assert all(w == Weights.all_stable() for w in sim.router.weights.values())
     assert sim.reverter.pushes == 1 and sim.reverter.reasons[0].kind == "abort"
     assert "oncall" == sim.reverter.reasons[0].requested_by
@@ -109,7 +109,7 @@ async def test_abort_while_waiting_for_approval(tmp_path: Path) -> None:
     await waiting.wait()
     report = await orch.abort(rollout, who="oncall", reason="not today")
     assert report.state == "aborted"
-    assert set(report.rollback["clusters"]) == {"staging-eu", "prod-eu"}
+    assert {c.cluster for c in report.rollback.clusters} == {"staging-eu", "prod-eu"}
     assert all(w == Weights.all_stable() for w in sim.router.weights.values())
 
 
@@ -125,8 +125,8 @@ async def test_unreachable_cluster_is_reported_and_retried_until_rolled_back(
     report = await orch.abort(rollout, who="oncall", reason="incident")
     assert report.pending_rollback == ("staging-eu",)
     assert report.to_dict()["retrying"] is True
-    assert report.rollback["clusters"]["staging-eu"]["status"] == "failed"
-    assert "staging-eu" in report.rollback["clusters"]["staging-eu"]["reason"]
+    staging = next(c for c in report.rollback.clusters if c.cluster == "staging-eu")
+    assert not staging.ok and staging.reason is not None and "staging-eu" in staging.reason
     assert sim.router.weights["prod-eu"] == Weights.all_stable()
     assert sim.router.weights["staging-eu"] == Weights.canary_percent(100)
     retried = driver.when(lambda what, d: what == "rollback.retry")
@@ -164,7 +164,7 @@ async def test_cluster_unreachable_for_longer_than_the_patience_fails_the_rollou
     rollout = await orch.start(plan(), who="alice")
     record = await asyncio.wait_for(orch.wait(rollout, settled_only=True), 30)
     assert record.state is State.FAILED
-    assert "could not be set" in record.outcome["reason"]
+    assert "could not be set" in record.outcome.reason
     assert record.pending_rollback == ("prod-eu",)  # touched: the write may have landed
     assert sim.router.weights["staging-eu"] == Weights.all_stable()
     sim.router.down.clear()
@@ -207,8 +207,8 @@ async def test_prometheus_down_beyond_the_undecided_timeout_fails(tmp_path: Path
     rollout = await orch.start(plan(undecidedTimeout="3m"), who="alice")
     record = await orch.wait(rollout)
     assert record.state is State.FAILED
-    assert "no usable verdict" in record.outcome["reason"]
-    assert record.outcome["failed_cluster"] == "staging-eu"
+    assert "no usable verdict" in record.outcome.reason
+    assert record.outcome.failed_cluster == "staging-eu"
 
 
 async def test_on_no_data_fail(tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ async def test_on_no_data_fail(tmp_path: Path) -> None:
     rollout = await orch.start(plan(onNoData="fail"), who="alice")
     record = await orch.wait(rollout)
     assert record.state is State.FAILED
-    assert "onNoData: fail" in record.outcome["reason"]
+    assert "onNoData: fail" in record.outcome.reason
 
 
 async def test_push_rejected_twice_then_exactly_one_revert(tmp_path: Path) -> None:
@@ -230,7 +230,7 @@ async def test_push_rejected_twice_then_exactly_one_revert(tmp_path: Path) -> No
     record = await orch.wait(rollout)
     assert record.state is State.FAILED
     assert sim.reverter.calls == 3 and sim.reverter.pushes == 1
-    assert record.revert["status"] == "pushed"
+    assert record.revert.status.value == "pushed"
     failures = [e for e in await events(orch, rollout) if e.what == "revert.attempt_failed"]
     assert [f.details["attempt"] for f in failures] == [1, 2]
 
@@ -242,7 +242,7 @@ async def test_push_rejected_every_time_fails_with_a_person_must_act(tmp_path: P
     rollout = await orch.start(plan(), who="alice")
     record = await orch.wait(rollout)
     assert record.state is State.FAILED
-    assert record.revert["status"] == "failed" and "person must act" in record.revert["summary"]
+    assert record.revert.status.value == "failed" and "person must act" in record.revert.summary
     assert all(w == Weights.all_stable() for w in sim.router.weights.values())
 
 
@@ -254,14 +254,14 @@ async def test_fail_whole_rollout_false_keeps_going(tmp_path: Path) -> None:
     rollout = await orch.start(plan(failWholeRollout=False), who="alice")
     record = await orch.wait(rollout)
     assert record.state is State.PARTIALLY_SUCCEEDED
-    assert record.outcome["failed_clusters"] == ["prod-us-east"]
+    assert record.outcome.failed_clusters == ("prod-us-east",)
     assert sim.router.weights["prod-us-east"] == Weights.all_stable()
     assert sim.router.weights["prod-asia"] == Weights.canary_percent(100)
     assert sim.reverter.calls == 0
 
 
 async def test_approve_in_the_wrong_state_is_refused(tmp_path: Path) -> None:
-    from auspice.rollout_states import IllegalTransition
+    from auspice.rollouts.states import IllegalTransition
 
     sim = sim_world()
     orch = await orchestrator(sim, tmp_path / "s.db")
@@ -303,8 +303,8 @@ async def test_unknown_template_empty_wave_or_unrevertable_release_is_refused_fi
         tmp_path: Path) -> None:
     from auspice.errors import ConfigError
     from auspice.gitops import SshKeyAuth
-    from auspice.plan import plan_from_data
-    from auspice.rollout_run import GitReverter
+    from auspice.rollouts.reverter import GitReverter
+    from auspice.specs.plan import plan_from_data
 
     sim = sim_world()
     orch = await orchestrator(sim, tmp_path / "s.db")
@@ -341,7 +341,7 @@ async def test_a_broken_listener_does_not_stop_the_rollout(tmp_path: Path) -> No
 
 
 async def test_a_state_change_on_a_stale_read_writes_nothing(tmp_path: Path) -> None:
-    from auspice.rollout_store import StaleState
+    from auspice.rollouts.store import StaleState
 
     sim = sim_world()
     orch = await orchestrator(sim, tmp_path / "s.db")
@@ -356,7 +356,7 @@ async def test_a_state_change_on_a_stale_read_writes_nothing(tmp_path: Path) -> 
 
 
 async def test_approve_racing_an_abort_never_resumes_the_rollout(tmp_path: Path) -> None:
-    from auspice.rollout_states import IllegalTransition
+    from auspice.rollouts.states import IllegalTransition
 
     sim = sim_world()
     orch = await orchestrator(sim, tmp_path / "s.db")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from auspice.orchestrator import Orchestrator
-from auspice.rollout_states import State
-from auspice.rollout_store import RolloutStore
+from auspice.rollouts.orchestrator import Orchestrator
+from auspice.rollouts.states import State
+from auspice.rollouts.store import RolloutStore
 
 from .world import FAST, Driver, events, orchestrator, plan, sim_world
 

@@ -6,19 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from auspice.plan import load_plan, plan_from_data
-from auspice.rollout_states import (
+from auspice.rollouts.states import (
     ABORTABLE,
-    ON_ENTRY,
+    CREATED,
     TRANSITIONS,
+    Action,
     Event,
     IllegalTransition,
     State,
     apply,
+    entry_action,
     table_markdown,
 )
 from auspice.specs import SpecError
-from auspice.validate import validate_report
+from auspice.specs.plan import load_plan, plan_from_data
+from auspice.specs.validate import validate_report
 
 HERE = Path(__file__).parent
 DOCS = HERE.parents[1] / "docs" / "rollouts.md"
@@ -39,7 +41,23 @@ def test_abort_is_legal_from_every_moving_state_and_ends_aborted() -> None:
 def test_every_non_final_state_is_reachable_and_has_an_entry_action() -> None:
     targets = {t.next for t in TRANSITIONS.values()} | {State.ABORTED}  # apply(aborted=True)
     assert {s for s in State if s is not State.PENDING} <= targets
-    assert set(ON_ENTRY) == {s for s in State if not s.final and s is not State.PENDING}
+    for state in State:  # a driver that finds a rollout there knows what to do
+        assert entry_action(state) is not Action.NONE
+
+
+def test_the_entry_action_is_the_action_of_the_rows_leading_in() -> None:
+    """A restart performs exactly what the move into the stored state asked for."""
+    assert entry_action(State.PENDING) is CREATED.action is Action.BEGIN
+    for transition in TRANSITIONS.values():
+        if transition.action is not Action.NONE:
+            assert entry_action(transition.next) is transition.action
+    assert entry_action(State.ABORTED) is entry_action(State.FAILED) is Action.RECORD_FAILURE
+
+
+def test_no_row_performs_nothing_except_an_abort_during_a_rollback() -> None:
+    idle = {key for key, t in TRANSITIONS.items() if t.action is Action.NONE}
+    assert idle == {(State.ROLLING_BACK, Event.ABORT), (State.REVERTING, Event.ABORT)}
+    assert all(TRANSITIONS[key].next is key[0] for key in idle)
 
 
 def test_final_states_accept_nothing() -> None:

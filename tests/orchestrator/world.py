@@ -7,21 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.clock import VirtualClock
 from auspice.gitops import PushRejected, RevertOutcome, RevertReason, RevertStatus
-from auspice.metrics.simulated_source import (
-    DEMO_TEMPLATE,
-    SimulatedSource,
-    WeightedRouter,
-    WorldVersions,
-)
-from auspice.orchestrator import Orchestrator, Settings
-from auspice.plan import RolloutPlan, load_plan, plan_from_data
-from auspice.rollout_cluster import ClusterSettings
-from auspice.rollout_finish import FinishSettings
-from auspice.rollout_run import World, library_templates
-from auspice.rollout_store import RolloutStore
+from auspice.rollouts.finish import FinishSettings
+from auspice.rollouts.orchestrator import Orchestrator, Settings
+from auspice.rollouts.steps import ClusterSettings
+from auspice.rollouts.store import RolloutStore
+from auspice.rollouts.world import World
+from auspice.simulation.world import DEMO_TEMPLATE, SimulatedSource, WeightedRouter, WorldVersions
 from auspice.specs import parse_template
+from auspice.specs.plan import RolloutPlan, load_plan, plan_from_data
 from auspice.traffic.clusters import Cluster
 
 HERE = Path(__file__).parent
@@ -83,7 +79,7 @@ def sim_world(*, regressed_in: set[str] | None = None, reject: int = 0,
     source = SimulatedSource(router, WorldVersions(regressed_in=regressed_in or set()),
                              seed=seed)
     reverter = FakeReverter(reject=reject)
-    templates = library_templates({"demo": parse_template(DEMO_TEMPLATE)})
+    templates = TemplateResolver(given={"demo": parse_template(DEMO_TEMPLATE)})
     world = World(clusters=[Cluster(n, labels) for n, labels in CLUSTERS.items()],
                   router_for=lambda _plan: router, source=source, templates=templates,
                   reverter=reverter, clock=clock)

@@ -17,7 +17,7 @@ from analysis.helpers import run_subprocess
 
 from auspice.errors import ConfigError
 from auspice.specs import SpecError, load_template
-from auspice.validate import validate, validate_report
+from auspice.specs.validate import validate, validate_report
 
 BROKEN = Path(__file__).parent / "broken"
 ROOT = Path(__file__).parents[2]

@@ -9,13 +9,20 @@ import promql_parser
 import pytest
 
 from auspice import analyses
-from auspice.metrics import promql
-from auspice.specs import AnalysisTemplate, HistogramMetric, Scope, SpecError, parse_template
+from auspice.specs import (
+    AnalysisTemplate,
+    HistogramMetric,
+    Scope,
+    SpecError,
+    library,
+    parse_template,
+    promql,
+)
 from auspice.specs.checks import keeps_label
-from auspice.validate import validate
+from auspice.specs.validate import validate
 
 LIBRARY = Path(str(resources.files("auspice.analyses")))
-NAMES = analyses.names()
+NAMES = library.names()
 README = Path(__file__).parents[2] / "analyses" / "README.md"
 REVIEWS = Scope(version="v2", workload="reviews-v2", namespace="shop", cluster="east")
 
@@ -23,7 +30,7 @@ REVIEWS = Scope(version="v2", workload="reviews-v2", namespace="shop", cluster="
 def test_the_library_has_the_templates_the_issue_asks_for() -> None:
     assert {"istio", "resources", "kayenta"} <= set(NAMES)
     assert {"istio/error-rate", "istio/latency", "resources/cpu-per-request",
-            "resources/memory", "kayenta/error-rate"} <= set(analyses.presets())  # fmt: skip
+            "resources/memory", "kayenta/error-rate"} <= set(library.presets())  # fmt: skip
 
 
 def test_every_library_file_validates() -> None:
@@ -34,7 +41,7 @@ def test_every_library_file_validates() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_template_loads_by_name_and_is_documented(name: str) -> None:
-    template = analyses.load(name)
+    template = library.load(name)
     assert isinstance(template, AnalysisTemplate)
     assert template.name == name
     assert template.spec.description
@@ -45,7 +52,7 @@ def test_each_template_loads_by_name_and_is_documented(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_query_renders_for_a_real_scope_to_valid_promql(name: str) -> None:
-    template = analyses.load(name)
+    template = library.load(name)
     values = template.placeholder_values(REVIEWS)
     for metric in template.spec.metrics:
         for query in metric.queries().values():
@@ -59,19 +66,19 @@ def test_each_query_renders_for_a_real_scope_to_valid_promql(name: str) -> None:
 
 
 def test_istio_queries_use_istio_labels() -> None:
-    error_rate = analyses.load("istio").metric("error-rate")
-    values = analyses.load("istio").placeholder_values(REVIEWS)
+    error_rate = library.load("istio").metric("error-rate")
+    values = library.load("istio").placeholder_values(REVIEWS)
     events = promql.render(error_rate.queries()["events"], values)
     for fragment in ('istio_requests_total{reporter="destination"', 'response_code=~"5.."',
                      'destination_workload_namespace="shop"',
                      'destination_canonical_revision="v2"'):  # fmt: skip
         assert fragment in " ".join(events.split()).replace("{ ", "{")
-    latency = promql.render(analyses.load("istio").metric("latency").buckets, values)
+    latency = promql.render(library.load("istio").metric("latency").buckets, values)
     assert "istio_request_duration_milliseconds_bucket" in latency
 
 
 def test_a_version_label_argument_switches_to_destination_version() -> None:
-    template = analyses.load("istio")
+    template = library.load("istio")
     values = template.placeholder_values(REVIEWS, args={"versionLabel": "destination_version"})
     assert 'destination_version="v2"' in promql.render(template.metric("error-rate").total, values)
 

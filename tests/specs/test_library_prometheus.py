@@ -18,9 +18,7 @@ import urllib.request
 import pytest
 from support.prometheus import IstioPrometheus
 
-from auspice import analyses
-from auspice.metrics import promql
-from auspice.specs import AnalysisTemplate, Scope
+from auspice.specs import AnalysisTemplate, Scope, library, promql
 
 WINDOW = "1h"
 CLUSTER = "east"
@@ -56,12 +54,12 @@ def value(result: list[dict]) -> float:
     return float(result[0]["value"][1])
 
 
-@pytest.mark.parametrize("name", analyses.names())
+@pytest.mark.parametrize("name", library.names())
 @pytest.mark.parametrize("canary", [False, True], ids=["baseline", "canary"])
 def test_every_library_query_returns_one_finite_series_per_scope(
     istio_prometheus: IstioPrometheus, name: str, canary: bool
 ) -> None:
-    template = analyses.load(name)
+    template = library.load(name)
     for metric in template.spec.metrics:
         for role, query in metric.queries().items():
             result = run(istio_prometheus, template, query, "healthy", canary=canary)
@@ -74,7 +72,7 @@ def test_every_library_query_returns_one_finite_series_per_scope(
 
 
 def error_ratio(prom: IstioPrometheus, scenario: str, *, canary: bool) -> float:
-    template = analyses.load("istio")
+    template = library.load("istio")
     metric = template.metric("error-rate")
     events = value(run(prom, template, metric.queries()["events"], scenario, canary=canary))
     total = value(run(prom, template, metric.queries()["total"], scenario, canary=canary))
@@ -91,7 +89,7 @@ def test_istio_error_rate_shows_the_error_regression(istio_prometheus: IstioProm
 
 
 def slow_share(prom: IstioPrometheus, scenario: str, *, canary: bool, bound: str) -> float:
-    template = analyses.load("istio")
+    template = library.load("istio")
     result = run(prom, template, template.metric("latency").buckets, scenario, canary=canary)
     buckets = {s["metric"]["le"]: float(s["value"][1]) for s in result}
     return 1 - buckets[bound] / buckets["+Inf"]
@@ -109,7 +107,7 @@ def test_istio_latency_buckets_show_the_latency_regression(
 
 
 def test_resource_gauges_select_only_the_scope_pods(istio_prometheus: IstioPrometheus) -> None:
-    template = analyses.load("resources")
+    template = library.load("resources")
     memory = template.metric("memory").queries()["query"]
     assert memory.lstrip().startswith("avg(")
     pods = memory.replace("avg(", "count(", 1)  # how many pods the scope's pattern picks

@@ -11,6 +11,7 @@ from pathlib import Path
 import promql_parser
 import pytest
 
+from auspice.cli.validate import run
 from auspice.errors import ConfigError
 from auspice.specs import (
     AnalysisTemplate,
@@ -29,7 +30,7 @@ from auspice.specs import (
 from auspice.specs import loader as loader_module
 from auspice.specs.base import UserModel
 from auspice.specs.checks import keeps_label
-from auspice.validate import run, validate, validate_report
+from auspice.specs.validate import validate, validate_report
 
 HEAD = "apiVersion: auspice.dev/v1alpha1\nkind: AnalysisTemplate\n"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from auspice import analyses
-from auspice.specs import CountsMetric, HistogramMetric, Scope, parse_template
+from auspice.specs import CountsMetric, HistogramMetric, Scope, library, parse_template
 
 DOC = Path(__file__).parents[2] / "docs" / "templates.md"
 
@@ -32,7 +31,7 @@ def test_the_short_example_gives_istio_error_rate_and_p99_latency() -> None:
     assert latency.effective_quantiles == (0.99,)
     assert latency.tolerance == 1.5
     # The queries are the library's, untouched by the overrides.
-    assert error_rate.events == analyses.load("istio").metric("error-rate").events
+    assert error_rate.events == library.load("istio").metric("error-rate").events
     assert template.spec.max_duration == 1800
     assert template.spec.alpha == 0.05
     assert {arg.name for arg in template.spec.args} == {"versionLabel", "clusterLabel"}

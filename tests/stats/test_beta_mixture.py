@@ -1,4 +1,4 @@
-"""The Beta-mixture baseline of the benchmark against STATISTICS.md's reference value.
+"""The Beta-mixture baseline of the benchmark against the published reference value.
 
 Lindon & Malek's Bayes factor for cumulative counts X = [40, 80] at rho = 0.5 and
 concentration k = 100 is 26.521 (p = 0.0377). The benchmark's detection table compares

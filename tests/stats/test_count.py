@@ -1,4 +1,4 @@
-"""CountTest against independent computations of STATISTICS.md section 1.
+"""CountTest against independent computations of the count test's construction (docs/judges.md).
 
 The reference numbers here never come from auspice's own kernels: the mixture of
 binomial likelihood ratios is recomputed with ``scipy.stats.binom`` on the published

@@ -117,7 +117,7 @@ def test_interval_is_nested_over_looks():
 
 @pytest.mark.parametrize("mode", ["binomial", "burst"])
 def test_lower_end_exceeds_one_whenever_rejected_at_tolerance_one(mode):
-    """Inverting the test over r0 (STATISTICS.md section 1): rejecting r <= 1 at a look
+    """Inverting the test over r0 (docs/judges.md): rejecting r <= 1 at a look
     means the confidence sequence for r excludes every ratio <= 1 at that look (the set
     is open at 1, so its reported lower end is at least 1)."""
     rng = np.random.default_rng(99)

@@ -1,4 +1,4 @@
-"""HistogramTest and choose_boundaries (STATISTICS.md section 2).
+"""HistogramTest and choose_boundaries (docs/judges.md).
 
 The histogram test is checked against its definition: slow requests at a boundary are
 count(+Inf) - bucket(le), each boundary is a count test, and the e-values are averaged.

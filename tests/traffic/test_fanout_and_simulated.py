@@ -8,6 +8,7 @@ import pytest
 
 from auspice.clock import VirtualClock
 from auspice.errors import InputError
+from auspice.simulation.router import SimulatedRouter
 from auspice.traffic.fanout import Status, set_weights_everywhere
 from auspice.traffic.router import (
     DriftEvent,
@@ -16,7 +17,6 @@ from auspice.traffic.router import (
     WeightDriftError,
     Weights,
 )
-from auspice.traffic.simulated import SimulatedRouter
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,10 @@ from support.kube_api import (
 )
 
 from auspice.clock import VirtualClock
+from auspice.specs.targets import IstioTarget
 from auspice.traffic.clusters import ClusterInventory
 from auspice.traffic.fanout import Status, set_weights_everywhere
-from auspice.traffic.istio import (
-    ConflictRetriesExhausted,
-    IstioRouter,
-    IstioTarget,
-    RouteError,
-)
+from auspice.traffic.istio import ConflictRetriesExhausted, IstioRouter, RouteError
 from auspice.traffic.kube import ClusterNotFoundError, ClusterUnreachableError
 from auspice.traffic.router import DriftEvent, TrafficRouter, VerifyError, WeightDriftError, Weights
 

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from auspice.traffic.selectors import LabelSelector, select
+from auspice.specs.selectors import LabelSelector
+from auspice.traffic.selectors import select
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.clock import VirtualClock
 from auspice.metrics.source import MetricsSource, NoDataError, Series
-from auspice.store import Store
+from auspice.specs.serve import ServeConfig
+from auspice.specs.tokens import TokenEntry
+from auspice.storage import Storage
 from auspice.webhooks.app import create_app
-from auspice.webhooks.auth import Role, TokenAuth, TokenEntry
-from auspice.webhooks.config import ServeConfig
+from auspice.webhooks.auth import Role, TokenAuth
 from auspice.webhooks.context import ServiceContext
-from auspice.webhooks.templates import TemplateResolver
 
 __all__ = ["TOKENS", "CountingFake", "Service", "config_data", "constant", "make_service"]
 
@@ -57,6 +58,10 @@ class CountingFake:
         if self.answer is not None:
             return await self.answer(promql, start, end, step)
         raise NoDataError(query=promql, server=self.server)
+
+    async def close(self) -> None:
+        if self.inner is not None:
+            await self.inner.close()
 
 
 def constant(value: float, start: float, end: float, step: float,
@@ -126,7 +131,7 @@ async def make_service(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[
                    anonymous: Role | None = None) -> Service:
         fake = source if isinstance(source, CountingFake) else CountingFake(inner=source)
         serve_config = ServeConfig.model_validate(config or config_data())
-        store = await Store(tmp_path / f"state-{len(made)}.db").open()
+        store = await Storage.open(tmp_path / f"state-{len(made)}.db")
         auth = tokens()
         auth.anonymous = anonymous
         clock = VirtualClock(now)

@@ -97,7 +97,7 @@ async def test_bad_body_is_refused_before_any_query(make_service, body, status, 
     if field is not None:
         assert answer["field"] == field
     assert service.source.calls == []
-    assert await service.context.store.count_open_judgements() == 0
+    assert await service.context.store.judgements.count_open_judgements() == 0
 
 
 async def test_missing_template_argument_is_named(make_service, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ async def test_with_a_cache_ttl_a_repeat_within_the_look_asks_nothing(make_servi
     assert len(service.source.calls) == asked
     assert again["look"] == 3 and again["created"] is False
     assert again["verdict"] == first["verdict"] and again["now"] != first["now"]
-    record = await service.context.store.judgement(first["judgement"])
+    record = await service.context.store.judgements.judgement(first["judgement"])
     assert record is not None and record.looks == 2  # the opening call and look 3
     service.clock.advance(30)  # look 4: a new look is computed
     _, later = await service.post("/api/v1/judgements", BODY)

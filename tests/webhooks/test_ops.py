@@ -46,7 +46,7 @@ async def test_readyz_fails_when_the_source_is_down(make_service) -> None:
 
 async def test_readyz_fails_when_the_store_is_not_writable(make_service) -> None:
     service = await make_service(source=CountingFake(answer=answer_counts))
-    await service.context.store.run(lambda db: db.execute("PRAGMA query_only = ON"))
+    await service.context.store.database.run(lambda db: db.execute("PRAGMA query_only = ON"))
     status, ready = await service.get("/readyz", role=None)
     assert status == 503 and not ready["checks"]["store"]["ok"], ready
 

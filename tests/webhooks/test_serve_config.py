@@ -15,11 +15,12 @@ import yaml
 from support.kube_api import kube_api_servers
 from support.prometheus import free_port
 
+from auspice.cli import serve as serve_command
 from auspice.errors import ConfigError
 from auspice.specs import SpecError
+from auspice.specs.serve import ServeConfig, load_config
 from auspice.webhooks.auth import Role
-from auspice.webhooks.config import ServeConfig, load_config
-from auspice.webhooks.serve import add_serve_command, load_tokens, serve
+from auspice.webhooks.serve import load_tokens, serve
 from webhooks.harness import TOKENS
 
 
@@ -123,10 +124,10 @@ async def test_serves_https_when_given_a_certificate(tmp_path: Path) -> None:
         await asyncio.wait_for(running, 30)
 
 
-def test_add_serve_command_registers_auspice_serve() -> None:
+def test_the_serve_command_registers_auspice_serve() -> None:
     parser = argparse.ArgumentParser(prog="auspice")
     commands = parser.add_subparsers(dest="command", required=True)
-    add_serve_command(commands)
+    serve_command.add_parser(commands, "serve")
     args = parser.parse_args(["serve", "--config", "serve.yaml"])
     assert args.config == "serve.yaml" and callable(args.handler)
     with pytest.raises(SystemExit):
@@ -150,7 +151,7 @@ spec:
 def test_a_broken_template_directory_edit_keeps_the_last_good_templates(tmp_path: Path) -> None:
     import os
 
-    from auspice.webhooks.templates import TemplateDirectoryError, TemplateResolver
+    from auspice.analysis.templates import TemplateDirectoryError, TemplateResolver
 
     broken = tmp_path / "broken"
     broken.mkdir()

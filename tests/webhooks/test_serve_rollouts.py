@@ -17,16 +17,16 @@ from support.kube_api import kube_api_servers, write_kubeconfig
 from support.prometheus import free_port
 from traffic.test_clusters import argocd_secret
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.clock import VirtualClock
 from auspice.errors import ConfigError
 from auspice.gitops import HttpsTokenAuth, SshKeyAuth
 from auspice.specs import SpecError
-from auspice.store import Store
-from auspice.webhooks import rollouts_api
-from auspice.webhooks.config import GitConfig, RolloutsConfig, ServeConfig, load_config
-from auspice.webhooks.rollouts_service import build_rollouts, repo_options
+from auspice.specs.serve import GitConfig, RolloutsConfig, ServeConfig, load_config
+from auspice.storage import Storage
+from auspice.webhooks.rollouts import api as rollouts_api
+from auspice.webhooks.rollouts.service import build_rollouts, repo_options
 from auspice.webhooks.serve import serve
-from auspice.webhooks.templates import TemplateResolver
 from webhooks.harness import TOKENS, CountingFake
 
 
@@ -54,9 +54,9 @@ def test_contradicting_git_credentials_are_refused(fields: dict[str, str], words
 
 
 async def rollouts(config: dict[str, Any], tmp_path: Path) -> Any:
-    store = await Store(tmp_path / "state.db").open()
+    store = await Storage.open(tmp_path / "state.db")
     try:
-        return await build_rollouts(RolloutsConfig.model_validate(config), store=store,
+        return await build_rollouts(RolloutsConfig.model_validate(config), database=store.database,
                                     source=CountingFake(), templates=TemplateResolver(),
                                     clock=VirtualClock(start=0.0))
     finally:

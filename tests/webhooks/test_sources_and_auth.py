@@ -11,7 +11,8 @@ from auspice.errors import ConfigError
 from auspice.metrics.promapi import ServerUnavailableError
 from auspice.metrics.source import NoDataError, Series
 from auspice.specs import SpecError
-from auspice.webhooks.auth import Role, TokenAuth, TokenEntry
+from auspice.specs.tokens import TokenEntry
+from auspice.webhooks.auth import Role, TokenAuth
 from auspice.webhooks.sources import CachingSource, CountingSource
 from auspice.webhooks.telemetry import ServiceMetrics
 from webhooks.harness import CountingFake, constant

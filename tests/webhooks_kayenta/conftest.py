@@ -20,14 +20,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from support.prometheus import istio_prometheus
 
+from auspice.analysis.templates import TemplateResolver
 from auspice.clock import RealClock
 from auspice.metrics.source import MetricsSource, NoDataError, Series
-from auspice.store import Store
+from auspice.specs.serve import ServeConfig
+from auspice.specs.tokens import TokenEntry
+from auspice.storage import Storage
 from auspice.webhooks.app import create_app
-from auspice.webhooks.auth import TokenAuth, TokenEntry
-from auspice.webhooks.config import ServeConfig
+from auspice.webhooks.auth import TokenAuth
 from auspice.webhooks.context import ServiceContext
-from auspice.webhooks.templates import TemplateResolver
 
 __all__ = ["Harness", "RecordingSource", "istio_prometheus"]
 
@@ -54,6 +55,11 @@ class RecordingSource:
     inner: MetricsSource | None = None
     answer: Answer | None = None
     calls: list[tuple[str, float, float, float]] = field(default_factory=list)
+    server: str = "recording"
+
+    async def close(self) -> None:
+        if self.inner is not None:
+            await self.inner.close()
 
     async def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
         self.calls.append((promql, float(start), float(end), float(step)))
@@ -91,7 +97,7 @@ StartApp = Callable[..., Awaitable[Harness]]
 @pytest.fixture
 async def start_app(tmp_path: Path) -> AsyncIterator[StartApp]:
     """``await start_app(source=..., kayenta={...})``: a running app and a client."""
-    running: list[tuple[TestClient, Store]] = []
+    running: list[tuple[TestClient, Storage]] = []
 
     async def start(
         *,
@@ -111,7 +117,7 @@ async def start_app(tmp_path: Path) -> AsyncIterator[StartApp]:
                 }
             )
         )
-        store = await Store(state or tmp_path / "state.db").open()
+        store = await Storage.open(state or tmp_path / "state.db")
         tokens = TokenAuth(
             [
                 TokenEntry.model_validate({"name": role, "role": role, "token": token})

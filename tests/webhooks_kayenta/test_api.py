@@ -12,7 +12,7 @@ import pytest
 
 from auspice.errors import SourceError
 from auspice.metrics.source import Series
-from auspice.webhooks.kayenta_api import KAYENTA
+from auspice.webhooks.kayenta.api import KAYENTA
 from webhooks_kayenta.configs import reviews_config, write_configs
 from webhooks_kayenta.conftest import RecordingSource, constant_series
 
@@ -142,7 +142,7 @@ async def test_operator_stores_a_config_and_it_is_listed(app) -> None:
     again = {**config, "id": created["canaryConfigId"]}
     error = await app.json("POST", "/canaryConfig", json=again, headers=OPERATOR, status=400)
     assert "already exists" in error["message"]
-    audit = await app.context.store.audit_entries()
+    audit = await app.context.store.audit.entries()
     assert [(e.who, e.what) for e in audit] == [("operator", "kayenta.config.create")]
 
 
@@ -187,7 +187,7 @@ async def test_execution_answers_kayentas_status_shape(app) -> None:
         "critical",
     }
     assert result["experimentMetadata"]["stats"]["count"] == 61
-    audit = await app.context.store.audit_entries()
+    audit = await app.context.store.audit.entries()
     assert [(e.who, e.what) for e in audit] == [("judge", "kayenta.canary.start")]
     assert audit[0].details["execution"] == status["pipelineId"]
 
@@ -661,7 +661,7 @@ async def test_posted_configs_can_be_replaced_and_deleted(app) -> None:
     assert response.status == 204
     await app.json("GET", "/canaryConfig/edit-me", headers=VIEWER, status=404)
     await app.json("PUT", "/canaryConfig/edit-me", json=changed, headers=OPERATOR, status=404)
-    audit = await app.context.store.audit_entries()
+    audit = await app.context.store.audit.entries()
     assert [e.what for e in audit] == [
         "kayenta.config.create",
         "kayenta.config.update",

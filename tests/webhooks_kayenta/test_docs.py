@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from auspice.webhooks.kayenta_api import KayentaSettings
-from auspice.webhooks.kayenta_models import CanaryConfig, ExecutionRequest
-from auspice.webhooks.kayenta_queries import plan_queries
+from auspice.webhooks.kayenta.api import KayentaSettings
+from auspice.webhooks.kayenta.models import CanaryConfig, ExecutionRequest
+from auspice.webhooks.kayenta.queries import plan_queries
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "kayenta-api.md"
 

@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from auspice.errors import ConfigError
-from auspice.webhooks.kayenta_api import load_config_directory
-from auspice.webhooks.kayenta_models import CanaryConfig, ExecutionRequest, Scope
-from auspice.webhooks.kayenta_queries import (
+from auspice.webhooks.kayenta.api import load_config_directory
+from auspice.webhooks.kayenta.models import CanaryConfig, ExecutionRequest, Scope
+from auspice.webhooks.kayenta.queries import (
     QueryError,
     plan_queries,
     query_template,

@@ -3,7 +3,7 @@
 For teams that migrate from Kayenta: the same metric data and the same canary config
 give the same classifications and scores.  It is not Auspice's default judge: it treats
 time-series points as independent, is looked at repeatedly without correction and has a
-pass/fail cliff at the tolerance band (see STATISTICS.md section 5).
+pass/fail cliff at the tolerance band (see docs/kayenta-api.md).
 
 One step per module:
 

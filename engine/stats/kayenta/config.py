@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from auspice.errors import ConfigError
-from auspice.specs.pydantic_errors import one_line
+from auspice.errors import ConfigError, one_line
 
 from .effect import EffectMeasure
 from .preprocess import DEFAULT_OUTLIER_FACTOR, NanStrategy, OutlierStrategy
