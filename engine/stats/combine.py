@@ -39,6 +39,8 @@ class Decision(enum.StrEnum):
     CONTINUE = "continue"
     NO_DATA = "nodata"
     ERROR = "error"  # the look itself failed (source down, warnings); never from decide()
+    #: The maximum duration is reached with neither side decided: a person decides.
+    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.cli import CliResult, run_main, run_subprocess, window_args
 from support.prometheus import IstioPrometheus, free_port
-
-from analysis.helpers import CliResult, run_main, run_subprocess, window_args
 
 
 def replaced(args: list[str], option: str, value: str) -> list[str]:

@@ -9,9 +9,9 @@ the look at minute t must equal the t-th look of any longer replay, computed by 
 from __future__ import annotations
 
 import pytest
+from support.cli import scope_pairs
 from support.prometheus import IstioPrometheus
 
-from analysis.helpers import scope_pairs
 from auspice.analysis import Analysis, FailedLook, analysis_from
 from auspice.metrics.prometheus import PrometheusSource
 from auspice.specs import library

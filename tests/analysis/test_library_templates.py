@@ -9,9 +9,9 @@ matches nothing must give NO DATA and then FAIL, never PASS.
 from __future__ import annotations
 
 import pytest
+from support.cli import run_main, scope_pairs, window_args
 from support.prometheus import IstioPrometheus
 
-from analysis.helpers import run_main, scope_pairs, window_args
 from auspice.analysis import FailedLook, analysis_from
 from auspice.metrics.prometheus import PrometheusSource
 from auspice.specs import library

@@ -8,13 +8,23 @@ between Auspice's fetch and its push). The helpers themselves live in gitrepos.p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes.aio.client import ApiClient
+from support.git.repos import (
+    DEPLOYMENT,
+    DEPLOYMENT_FILE,
+    FLAGS_FILE,
+    RacingGit,
+    RecordingClock,
+    Remote,
+)
+from support.hub import APPLICATION, HELM_RELEASE, KUSTOMIZATION
+from support.kube import KubeApiServer, kube_api_servers
 
 from auspice.gitops import RevertReason
-from gitops.gitrepos import DEPLOYMENT, RacingGit, RecordingClock, Remote
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +86,29 @@ def racing_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Raci
     yield RacingGit(tmp_path, monkeypatch)
 
 
+@pytest.fixture
+async def hub() -> AsyncIterator[KubeApiServer]:
+    async with kube_api_servers(1, names=["hub"]) as (server,):
+        for obj in (APPLICATION, KUSTOMIZATION, HELM_RELEASE):
+            server.seed(obj, validate=False)
+        yield server
+
+
+@pytest.fixture
+async def hub_client(hub: KubeApiServer) -> AsyncIterator[ApiClient]:
+    async with ApiClient(configuration=hub.configuration()) as client:
+        yield client
+
+
+@pytest.fixture
+def conflicting(remote: Remote, release: dict[str, str]) -> dict[str, str]:
+    """The release touched two files; a later commit edited the same lines in both."""
+    rel = remote.commit(
+        {DEPLOYMENT_FILE: DEPLOYMENT.format(tag="2.0"), FLAGS_FILE: "new_cart: true\n"},
+        "checkout: release 2.0 with the new cart",
+    )
+    hotfix = remote.commit(
+        {DEPLOYMENT_FILE: DEPLOYMENT.format(tag="2.0.1"), FLAGS_FILE: "new_cart: false\n"},
+        "checkout: hotfix 2.0.1, new cart off",
+    )
+    return {**release, "release2": rel, "hotfix": hotfix}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from auspice.gitops import RevertConflict, RevertReason, RevertStatus, revert_release
-from gitops.gitrepos import (
-    DEPLOYMENT,
+from support.git.repos import (
+    DEPLOYMENT_FILE,
+    FLAGS_FILE,
     REAL_GIT,
     RacingGit,
     RecordingClock,
@@ -18,22 +17,7 @@ from gitops.gitrepos import (
     spec,
 )
 
-DEPLOYMENT_FILE = "apps/checkout/deployment.yaml"
-FLAGS_FILE = "apps/checkout/flags.yaml"
-
-
-@pytest.fixture
-def conflicting(remote: Remote, release: dict[str, str]) -> dict[str, str]:
-    """The release touched two files; a later commit edited the same lines in both."""
-    rel = remote.commit(
-        {DEPLOYMENT_FILE: DEPLOYMENT.format(tag="2.0"), FLAGS_FILE: "new_cart: true\n"},
-        "checkout: release 2.0 with the new cart",
-    )
-    hotfix = remote.commit(
-        {DEPLOYMENT_FILE: DEPLOYMENT.format(tag="2.0.1"), FLAGS_FILE: "new_cart: false\n"},
-        "checkout: hotfix 2.0.1, new cart off",
-    )
-    return {**release, "release2": rel, "hotfix": hotfix}
+from auspice.gitops import RevertConflict, RevertReason, RevertStatus, revert_release
 
 
 async def test_a_conflict_names_the_files_and_pushes_nothing(

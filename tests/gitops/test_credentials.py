@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support.git.repos import Remote
+from support.git.smart_http import SmartHttpGit
 
 from auspice.gitops import (
     CredentialError,
@@ -25,8 +27,6 @@ from auspice.gitops import (
 )
 from auspice.gitops.credentials import git_environment
 from auspice.gitops.process import GitRunner
-from gitops.gitrepos import Remote
-from gitops.smart_http import SmartHttpGit
 
 TOKEN = "ghp_s3cr3tT0kenValue9f8e7d6c5b4a"
 USER = "x-access-token"

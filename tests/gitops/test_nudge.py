@@ -2,61 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes.aio.client import ApiClient
-from support.kube_api import KubeApiServer, kube_api_servers
+from support.git.repos import RecordingClock, Remote, spec
+from support.hub import APPLICATION, HELM_RELEASE, KUSTOMIZATION, TARGETS, annotations_of
+from support.kube import KubeApiServer
 
 from auspice.gitops import ControllerNudge, RevertReason, RevertStatus, nudge_patch, revert_release
 from auspice.specs.targets import NudgeTarget
-from gitops.gitrepos import RecordingClock, Remote, spec
-
-APPLICATION = {
-    "apiVersion": "argoproj.io/v1alpha1",
-    "kind": "Application",
-    "metadata": {"name": "checkout", "namespace": "argocd",
-                 "annotations": {"team": "payments"}},
-    "spec": {"project": "default",
-             "source": {"repoURL": "https://git.example/config.git", "path": "apps/checkout"}},
-}
-KUSTOMIZATION = {
-    "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-    "kind": "Kustomization",
-    "metadata": {"name": "apps", "namespace": "flux-system"},
-    "spec": {"interval": "10m", "path": "./apps", "prune": True},
-}
-HELM_RELEASE = {
-    "apiVersion": "helm.toolkit.fluxcd.io/v2",
-    "kind": "HelmRelease",
-    "metadata": {"name": "checkout", "namespace": "flux-system"},
-    "spec": {"interval": "5m", "chart": {"spec": {"chart": "checkout"}}},
-}
-TARGETS = (
-    NudgeTarget(kind="Application", name="checkout", namespace="argocd"),
-    NudgeTarget(kind="Kustomization", name="apps", namespace="flux-system"),
-    NudgeTarget(kind="HelmRelease", name="checkout", namespace="flux-system"),
-)
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[KubeApiServer]:
-    async with kube_api_servers(1, names=["hub"]) as (server,):
-        for obj in (APPLICATION, KUSTOMIZATION, HELM_RELEASE):
-            server.seed(obj, validate=False)
-        yield server
-
-
-@pytest.fixture
-async def hub_client(hub: KubeApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient(configuration=hub.configuration()) as client:
-        yield client
-
-
-def annotations(server: KubeApiServer, obj: dict[str, Any]) -> dict[str, str]:
-    return dict(server.get(obj)["metadata"].get("annotations", {}))
 
 
 def test_patch_bodies_follow_each_controllers_annotation() -> None:
@@ -101,11 +56,11 @@ async def test_a_pushed_revert_nudges_argo_cd_and_flux_with_merge_patches(
     assert outcome.nudged == ("Application argocd/checkout", "Kustomization flux-system/apps",
                               "HelmRelease flux-system/checkout")
     assert outcome.nudge_error is None
-    assert annotations(hub, APPLICATION) == {"team": "payments",
+    assert annotations_of(hub, APPLICATION) == {"team": "payments",
                                              "argocd.argoproj.io/refresh": "normal"}
     stamp = "2023-11-14T22:13:20.000000Z"  # the RecordingClock's now()
-    assert annotations(hub, KUSTOMIZATION) == {"reconcile.fluxcd.io/requestedAt": stamp}
-    assert annotations(hub, HELM_RELEASE) == {"reconcile.fluxcd.io/requestedAt": stamp}
+    assert annotations_of(hub, KUSTOMIZATION) == {"reconcile.fluxcd.io/requestedAt": stamp}
+    assert annotations_of(hub, HELM_RELEASE) == {"reconcile.fluxcd.io/requestedAt": stamp}
     assert hub.get(APPLICATION)["spec"] == APPLICATION["spec"]
     assert hub.count("PATCH") == 3
 
@@ -129,7 +84,7 @@ async def test_a_failed_nudge_is_reported_but_the_revert_stands(
     assert "Application argocd/checkout: HTTP 403" in outcome.nudge_error
     assert "Kustomization flux-system/nope: HTTP 404" in outcome.nudge_error
     assert "next poll" in outcome.nudge_error
-    assert "reconcile.fluxcd.io/requestedAt" in annotations(hub, KUSTOMIZATION)
+    assert "reconcile.fluxcd.io/requestedAt" in annotations_of(hub, KUSTOMIZATION)
 
 
 async def test_no_nudge_when_nothing_was_pushed(

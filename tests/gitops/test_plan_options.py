@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from kubernetes.aio.client import ApiClient
-from support.kube_api import KubeApiServer
+from support.git.repos import RecordingClock, Remote
+from support.hub import APPLICATION, KUSTOMIZATION, annotations_of
+from support.kube import KubeApiServer
 
 from auspice.demos.rollout import demo_plan
 from auspice.errors import ClusterError, ConfigError, GitOpsError
@@ -17,9 +19,6 @@ from auspice.gitops import RevertConflict, RevertReason, RevertStatus, SshKeyAut
 from auspice.rollouts.reverter import GitReverter
 from auspice.specs import SpecError
 from auspice.specs.plan import RolloutPlan, plan_from_data
-from gitops.gitrepos import RecordingClock, Remote
-from gitops.test_conflicts import conflicting  # noqa: F401  (fixture)
-from gitops.test_nudge import APPLICATION, KUSTOMIZATION, annotations, hub, hub_client  # noqa: F401
 
 NUDGE = [{"kind": "Application", "namespace": "argocd", "name": "checkout"},
          {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"}]
@@ -37,7 +36,7 @@ def reverter(cache_dir: Path, **fields: Any) -> GitReverter:
 
 
 async def test_range_revert_is_off_unless_the_plan_allows_it(
-    remote: Remote, conflicting: dict[str, str], cache_dir: Path,  # noqa: F811
+    remote: Remote, conflicting: dict[str, str], cache_dir: Path,
     reason: RevertReason,
 ) -> None:
     head = remote.head()
@@ -57,7 +56,7 @@ async def test_range_revert_is_off_unless_the_plan_allows_it(
 
 async def test_the_plan_names_what_to_nudge_and_the_service_how_to_reach_the_hub(
     remote: Remote, release: dict[str, str], cache_dir: Path, reason: RevertReason,
-    hub: KubeApiServer, hub_client: ApiClient,  # noqa: F811
+    hub: KubeApiServer, hub_client: ApiClient,
 ) -> None:
     async def connect() -> ApiClient:
         return hub_client
@@ -67,8 +66,8 @@ async def test_the_plan_names_what_to_nudge_and_the_service_how_to_reach_the_hub
 
     assert outcome.status is RevertStatus.PUSHED
     assert outcome.nudged == ("Application argocd/checkout", "Kustomization flux-system/apps")
-    assert annotations(hub, APPLICATION)["argocd.argoproj.io/refresh"] == "normal"
-    assert "reconcile.fluxcd.io/requestedAt" in annotations(hub, KUSTOMIZATION)
+    assert annotations_of(hub, APPLICATION)["argocd.argoproj.io/refresh"] == "normal"
+    assert "reconcile.fluxcd.io/requestedAt" in annotations_of(hub, KUSTOMIZATION)
 
 
 async def test_a_nudge_without_a_hub_is_reported_and_the_revert_still_lands(

@@ -6,9 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
-
-from auspice.gitops import PushRejected, RevertReason, RevertStatus, revert_release
-from gitops.gitrepos import (
+from support.git.repos import (
     REAL_GIT,
     RacingGit,
     RecordingClock,
@@ -17,6 +15,8 @@ from gitops.gitrepos import (
     git,
     spec,
 )
+
+from auspice.gitops import PushRejected, RevertReason, RevertStatus, revert_release
 
 
 def concurrent_commit(clone: Path, file: str, line: str) -> str:

@@ -8,6 +8,18 @@ import socket
 from pathlib import Path
 
 import pytest
+from support.git.repos import (
+    DEPLOYMENT,
+    DEPLOYMENT_FILE,
+    REAL_GIT,
+    RecordingClock,
+    Remote,
+    assert_cache_clean,
+    assert_release_reverted,
+    cache_checkout,
+    git,
+    spec,
+)
 
 from auspice.errors import InputError
 from auspice.gitops import (
@@ -19,18 +31,6 @@ from auspice.gitops import (
     RevertReason,
     RevertStatus,
     revert_release,
-)
-from gitops.gitrepos import (
-    DEPLOYMENT,
-    DEPLOYMENT_FILE,
-    REAL_GIT,
-    RecordingClock,
-    Remote,
-    assert_cache_clean,
-    assert_release_reverted,
-    cache_checkout,
-    git,
-    spec,
 )
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.git.repos import Remote, assert_cache_clean, assert_release_reverted
+from support.git.sshd import SshServer, generate_key, key_fingerprint, public_key, start_sshd
 
 from auspice.gitops import (
     CredentialError,
@@ -23,8 +25,6 @@ from auspice.gitops import (
     SshKeyAuth,
     revert_release,
 )
-from gitops.gitrepos import Remote, assert_cache_clean, assert_release_reverted
-from gitops.ssh_server import SshServer, generate_key, key_fingerprint, public_key, start_sshd
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import socket
 
 import numpy as np
 import pytest
-from analysis.helpers import run_main
+from support.cli import run_main
 from support.thanos_fake import (
     Reply,
     SelfSigned,

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from analysis.helpers import run_subprocess
+from support.cli import run_subprocess
 
 from auspice.errors import ConfigError
 from auspice.specs import SpecError, load_template

@@ -1,4 +1,4 @@
-"""GaugeTest against an independent implementation of the gauge test's construction (docs/judges.md).
+"""GaugeTest against an independent implementation of its construction (docs/judges.md).
 
 The reference below computes batch means with numpy, the t statistic with ddof=1, and
 the t-mixture e-value from the formula as printed in the spec; the confidence sequence

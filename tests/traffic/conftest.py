@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.kube_api import (
+from support.kube import (
     KubeApiServer,
     destination_rule,
     kube_api_servers,

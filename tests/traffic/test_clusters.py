@@ -11,8 +11,11 @@ import certifi
 import pytest
 import yaml
 from kubernetes.aio.client import ApiClient, Configuration, CustomObjectsApi
-from support.kube_api import (
+from support.kube import (
+    CA_BUNDLE,
+    CLUSTER_LABEL,
     KubeApiServer,
+    argocd_secret,
     kube_api_servers,
     secret,
     virtual_service,
@@ -26,19 +29,6 @@ from auspice.traffic.clusters import (
     UnknownClusterError,
 )
 from auspice.traffic.kube import ClusterAuthError
-
-CA_BUNDLE = Path(certifi.where()).read_bytes()  # any valid PEM bundle will do
-CLUSTER_LABEL = {"argocd.argoproj.io/secret-type": "cluster"}
-
-
-def argocd_secret(name: str, server: str, config: dict[str, Any] | str, **labels: str) -> dict:
-    text = config if isinstance(config, str) else json.dumps(config)
-    return secret(
-        f"cluster-{name}",
-        "argocd",
-        {"name": name, "server": server, "config": text},
-        labels={**CLUSTER_LABEL, **labels},
-    )
 
 
 async def read_vs(inventory: ClusterInventory, cluster: str) -> dict:

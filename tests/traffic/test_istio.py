@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 import pytest
-from support.kube_api import (
+from support.kube import (
     SAMPLE_NAME,
     SAMPLE_NAMESPACE,
     InFlight,

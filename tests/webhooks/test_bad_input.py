@@ -11,16 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from webhooks.harness import TOKENS, config_data
-
-GOOD: dict[str, Any] = {
-    "template": "istio",
-    "rollout": "shop/reviews",
-    "canary": {"version": "v2", "workload": "reviews", "namespace": "shop", "cluster": "east"},
-    "baseline": {"version": "v1", "workload": "reviews", "namespace": "shop",
-                 "cluster": "east"},
-}
+from support.service import GOOD, TOKENS, config_data
 
 NEEDY = """\
 apiVersion: auspice.dev/v1alpha1

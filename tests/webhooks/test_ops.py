@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from prometheus_client.parser import text_string_to_metric_families
+from support.service import GOOD, CountingFake, config_data, constant
 
 from auspice.metrics.promapi import ServerUnavailableError
 from auspice.metrics.source import Series
-from webhooks.harness import CountingFake, config_data, constant
-from webhooks.test_bad_input import GOOD
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -12,8 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from support.kube_api import kube_api_servers
+from support.kube import kube_api_servers
 from support.prometheus import free_port
+from support.service import TOKENS
 
 from auspice.cli import serve as serve_command
 from auspice.errors import ConfigError
@@ -21,7 +22,6 @@ from auspice.specs import SpecError
 from auspice.specs.serve import ServeConfig, load_config
 from auspice.webhooks.auth import Role
 from auspice.webhooks.serve import load_tokens, serve
-from webhooks.harness import TOKENS
 
 
 def tokens_document() -> dict:

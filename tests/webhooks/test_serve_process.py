@@ -26,8 +26,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 from support.prometheus import IstioPrometheus, free_port
-
-from webhooks.harness import TOKENS
+from support.service import TOKENS
 
 READY_SECONDS = 30.0
 

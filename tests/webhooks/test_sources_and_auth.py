@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from support.service import CountingFake, constant
 
 from auspice.errors import ConfigError
 from auspice.metrics.promapi import ServerUnavailableError
@@ -15,7 +16,6 @@ from auspice.specs.tokens import TokenEntry
 from auspice.webhooks.auth import Role, TokenAuth
 from auspice.webhooks.sources import CachingSource, CountingSource
 from auspice.webhooks.telemetry import ServiceMetrics
-from webhooks.harness import CountingFake, constant
 
 
 class Ticks:

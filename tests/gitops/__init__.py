@@ -1,1 +1,0 @@
-"""GitOps revert tests (real git, bare repositories in temp dirs)."""

@@ -1,5 +1,0 @@
-"""Fixtures of the template tests: the shared backfilled Prometheus (support.prometheus)."""
-
-from support.prometheus import istio_prometheus
-
-__all__ = ["istio_prometheus"]
