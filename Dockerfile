@@ -48,4 +48,4 @@ EXPOSE 8080
 # tini as PID 1 reaps the git/ssh children a cancelled revert leaves behind and
 # forwards SIGTERM, on which `auspice serve` lets running looks finish.
 ENTRYPOINT ["/usr/bin/tini", "--", "auspice", "serve"]
-CMD ["--config", "/etc/auspice/serve.yaml"]
+CMD ["--config", "/etc/auspice/config/serve.yaml"]
