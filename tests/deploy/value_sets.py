@@ -21,6 +21,7 @@ spec:
   metrics:
     - name: errors
       kind: counts
+      tolerance: 1.5
       events: sum(increase(errors_total{version="{{version}}"}[1m]))
       total: sum(increase(requests_total{version="{{version}}"}[1m]))
 """
@@ -41,6 +42,14 @@ HUB: dict[str, dict[str, Any]] = {
         "tokens": {"callers": CALLERS},
         "rollouts": {"enabled": True,
                      "clusters": {"argocd": {"enabled": True, "namespace": "argocd"}},
+                     "git": {"auth": "token", "existingSecret": "git-token"}},
+    },
+    # the hub's own API for tokens and spokes, HTTPS, extra templates, git over HTTPS
+    "rollouts-api": {
+        "tokens": {"readThroughApi": True},
+        "templates": {"checkout-errors": ERRORS_TEMPLATE},
+        "tls": {"existingSecret": "auspice-tls"},
+        "rollouts": {"enabled": True, "clusters": {"argocd": {"enabled": True}},
                      "git": {"auth": "token", "existingSecret": "git-token"}},
     },
     "rollouts-everything": {

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Access", "accesses", "allows", "granted"]
+__all__ = ["Access", "accesses", "allows", "granted", "refused", "unused"]
 
 _PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)/namespaces/(?P<namespace>[^/]+)"
@@ -67,3 +67,29 @@ def granted(role: Mapping[str, Any]) -> set[Access]:
             for rule in role["rules"]
             for group in rule["apiGroups"] for resource in rule["resources"]
             for verb in rule["verbs"] for name in (rule.get("resourceNames") or [None])}
+
+
+def refused(roles: Iterable[Mapping[str, Any]], used: Iterable[Access]) -> list[Access]:
+    """The accesses no Role allows."""
+    roles = list(roles)
+    return sorted(access for access in used if not any(allows(role, access) for role in roles))
+
+
+def unused(roles: Iterable[Mapping[str, Any]], used: Iterable[Access]) -> list[Access]:
+    """The grants of ``roles`` no access needed (a named grant needs that very name), and
+    the grants of a whole kind where the code only ever touched named objects."""
+    used = list(used)
+
+    def needed(grant: Access) -> bool:
+        return any((a.group, a.resource, a.verb, a.namespace)
+                   == (grant.group, grant.resource, grant.verb, grant.namespace)
+                   and (grant.name is None or a.name == grant.name) for a in used)
+
+    unneeded = [grant for role in roles for grant in granted(role) if not needed(grant)]
+    # get/patch/update/delete of one object: a grant of every object of the kind is wider
+    # than the code needs when the code names its objects (a Role can name them)
+    unneeded += [grant for role in roles for grant in granted(role)
+                 if grant.name is None and grant.verb in _ITEM_VERBS.values()
+                 and any(a.name for a in used if (a.resource, a.verb) ==
+                         (grant.resource, grant.verb))]
+    return sorted(unneeded)

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -30,14 +30,16 @@ def tail(log: Path, size: int = 3000) -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve_process(config: Path, port: int, log: Path, *,
-                        scheme: str = "http") -> AsyncIterator[asyncio.subprocess.Process]:
+async def serve_process(config: Path, port: int, log: Path, *, scheme: str = "http",
+                        env: Mapping[str, str] | None = None,
+                        ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Start ``auspice serve --config CONFIG``; yield once /healthz answers 200; stop it
     with SIGTERM (then SIGKILL) on the way out unless the test already did."""
     with log.open("ab") as sink:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "auspice", "serve", "--config", str(config),
-            stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=sink, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
         await _wait_healthy(process, f"{scheme}://127.0.0.1:{port}/healthz", log)
         yield process
