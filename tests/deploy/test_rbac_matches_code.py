@@ -13,11 +13,12 @@ the code, or code that grew a verb the Role lacks, fails here).
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 from kubernetes.aio.client import ApiClient
-from support.helm import render
+from support.helm import REPO, kubectl_object, render
 from support.kube_api import (
     SAMPLE_NAME,
     SAMPLE_NAMESPACE,
@@ -29,6 +30,7 @@ from support.kube_api import (
     write_kubeconfig,
 )
 from support.rbac import Access, accesses, refused, unused
+from support.thanos_fake import self_signed_certificate
 
 from auspice.clock import RealClock
 from auspice.gitops.nudge import ControllerNudge, NudgeTarget, nudge_controllers
@@ -108,3 +110,42 @@ async def test_the_hub_patches_only_the_objects_its_nudge_role_names() -> None:
         used = accesses(hub.requests)
     assert done == ["Application argocd/shop"]
     assert_exact(role, used)
+
+
+async def test_a_spoke_registered_as_the_docs_say_is_shifted_within_its_role(
+        tmp_path: Path) -> None:
+    """docs/deploy.md steps 3 and 4: the spoke chart's Role, and the cluster Secret made
+    with kubectl from the spoke's token; the hub finds the spoke with its labels, and a
+    rollout step there stays inside the Role."""
+    steps = (REPO / "docs" / "deploy.md").read_text()
+    for words in ("argocd.argoproj.io/secret-type=cluster", '\\"bearerToken\\"',
+                  "--set 'targets[0].namespace=shop'"):
+        assert words in steps, words
+    rendered = render("auspice-spoke", {"targets": [{"namespace": SAMPLE_NAMESPACE,
+                                                     "virtualServices": [SAMPLE_NAME]}]},
+                      release="auspice-spoke")
+    [role] = rendered.of_kind("Role")
+    namespace = render("auspice", HUB["rollouts-api"]).serve_config()["rollouts"]["clusters"][
+        "argocd"]["namespace"]
+    ca = base64.b64encode(self_signed_certificate(tmp_path).cert.read_bytes()).decode()
+    async with kube_api_servers(2, names=["hub", "spoke-1"]) as (hub, spoke):
+        spoke.seed(virtual_service())
+        spoke.seed(destination_rule())
+        config = json.dumps({"bearerToken": spoke.token, "tlsClientConfig": {"caData": ca}})
+        made = kubectl_object("-n", namespace, "create", "secret", "generic", "cluster-spoke-1",
+                              "--from-literal=name=spoke-1", f"--from-literal=server={spoke.url}",
+                              f"--from-literal=config={config}", "--dry-run=client")
+        labelled = kubectl_object("label", "--local", "-f", "-",
+                                  "argocd.argoproj.io/secret-type=cluster", "env=prod",
+                                  stdin=json.dumps(made))
+        hub.seed(labelled)
+        async with ApiClient(hub.configuration()) as client:
+            inventory = await ClusterInventory.from_argocd_secrets(client, namespace=namespace)
+        async with inventory:
+            assert [c.name for c in inventory.select({"matchLabels": {"env": "prod"}})] == [
+                "spoke-1"]
+            router = IstioRouter(inventory, IstioTarget.model_validate(TARGET))
+            await router.preflight("spoke-1")
+            await router.set_weights("spoke-1", Weights.canary_percent(25))
+        assert weights_in(spoke) == (75, 25)
+        assert_exact(role, accesses(spoke.requests))

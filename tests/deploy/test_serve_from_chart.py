@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from support.helm import Rendered, load_serve_config, render
+from support.helm import REPO, Rendered, kubectl_object, load_serve_config, render
 from support.kube_api import kube_api_servers, secret, write_kubeconfig
 from support.prometheus import free_port
 from support.rbac import accesses, refused, unused
@@ -182,6 +182,33 @@ async def test_the_rendered_configuration_and_tokens_start_a_ready_service(
                    if r.path.endswith("/query_range")]
         assert "vector(1)" in queries, "/readyz asked another Prometheus"
     assert under(root, rendered.serve_config()["store"]["path"]).exists()
+
+
+async def test_the_default_chart_with_the_token_secret_of_the_docs_starts_ready(
+        tmp_path: Path) -> None:
+    """docs/deploy.md step 2 (the Secret made with kubectl) and step 6 with default
+    values: the pod's tokens volume finds that Secret and the service takes its callers."""
+    steps = (REPO / "docs" / "deploy.md").read_text()
+    assert "create secret generic auspice-tokens" in steps and "--from-file=tokens.yaml" in steps
+    (tmp_path / "tokens.yaml").write_text(yaml.safe_dump({"tokens": CALLERS}))
+    made = kubectl_object("-n", "auspice-system", "create", "secret", "generic",
+                          "auspice-tokens", "--from-file=tokens.yaml", "--dry-run=client",
+                          cwd=tmp_path)
+    rendered = render("auspice", HUB["defaults"])
+    root, port, log = tmp_path / "pod", free_port(), tmp_path / "serve.log"
+    materialize(rendered, root, secrets={made["metadata"]["name"]: secret_files(made)})
+    async with ThanosFake() as prometheus:
+        config = localize(rendered.serve_config(), root, port=port, prometheus=prometheus.url)
+        path = under(root, "/etc/auspice/config/serve.yaml")
+        path.write_text(yaml.safe_dump(config))
+        async with serve_process(path, port, log, env=image_environment(root)), \
+                aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{port}"
+            status, ready = await get(http, f"{base}/readyz")
+            assert status == 200, (ready, tail(log))
+            assert (await get(http, f"{base}/healthz"))[0] == 200
+            assert (await get(http, f"{base}/api/v1/templates", VIEWER_TOKEN))[0] == 200
+            assert (await get(http, f"{base}/api/v1/templates", "not-a-caller-token"))[0] == 401
 
 
 async def test_tokens_and_spokes_read_through_the_hub_api_with_exactly_the_chart_rbac(

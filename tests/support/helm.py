@@ -1,13 +1,16 @@
-"""The deployment tools for tests: a real ``helm``, ``kubernetes-validate``, ``hadolint``.
+"""The deployment tools for tests: real ``helm``, ``kubectl``, ``kubernetes-validate``,
+``hadolint``.
 
 No cluster runs here, so the charts are checked the way a platform team's CI would:
 ``helm lint --strict``, ``helm template`` piped to ``kubernetes-validate --strict``, and
-tests that read the rendered objects. ``bash .ci/install-tools`` puts the tools in
-``.ci/bin`` (not in git); a tool is looked up in the environment variable named for it
-(``AUSPICE_HELM``, ``AUSPICE_KUBERNETES_VALIDATE``, ``AUSPICE_HADOLINT``), then in
-``.ci/bin``, then on PATH. Missing, the test skips with the command that installs it,
-and under ``AUSPICE_REQUIRE_INTEGRATION=1`` it fails, like :func:`require_binary`
-(whose "apt-get install" hint does not apply: none of these is a Debian package).
+tests that read the rendered objects; ``kubectl`` makes the Secrets docs/deploy.md has
+you create, without a cluster. ``bash .ci/install-tools`` puts the tools in ``.ci/bin``
+(not in git); a tool is looked up in the environment variable named for it
+(``AUSPICE_HELM``, ``AUSPICE_KUBECTL``, ``AUSPICE_KUBERNETES_VALIDATE``,
+``AUSPICE_HADOLINT``), then in ``.ci/bin``, then on PATH. Missing, the test skips with
+the command that installs it, and under ``AUSPICE_REQUIRE_INTEGRATION=1`` it fails, like
+:func:`require_binary` (whose "apt-get install" hint does not apply: none of these is a
+Debian package).
 
 :func:`load_serve_config` is the one place that reads a rendered serve configuration
 with the service's own loader (so a rendered file is checked by the code that will
@@ -38,6 +41,7 @@ __all__ = [
     "Rendered",
     "app_routes",
     "helm",
+    "kubectl_object",
     "load_serve_config",
     "render",
     "render_failure",
@@ -52,6 +56,7 @@ _ENV = {
     "helm": "AUSPICE_HELM",
     "kubernetes-validate": "AUSPICE_KUBERNETES_VALIDATE",
     "hadolint": "AUSPICE_HADOLINT",
+    "kubectl": "AUSPICE_KUBECTL",
 }
 
 
@@ -97,6 +102,20 @@ def helm(*args: str, values: Mapping[str, Any] | None = None,
             command += ["-f", str(path)]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               env=_helm_environment(home), check=False)
+
+
+def kubectl_object(*args: str, stdin: str | None = None, cwd: Path | None = None,
+                   ) -> dict[str, Any]:
+    """The object ``kubectl ARGS -o yaml`` prints, for commands that need no cluster
+    (``create ... --dry-run=client``, ``label --local``); no kubeconfig is read."""
+    binary = require_tool("kubectl")
+    with tempfile.TemporaryDirectory(prefix="auspice-kubectl-") as home:
+        environment = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
+        done = subprocess.run([binary, *args, "-o", "yaml"], input=stdin, cwd=cwd,
+                              capture_output=True, text=True, timeout=60, check=False,
+                              env={**environment, "HOME": home})
+    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+    return yaml.safe_load(done.stdout)
 
 
 @dataclass(frozen=True)
