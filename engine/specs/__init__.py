@@ -135,3 +135,9 @@ def _one(templates: list[AnalysisTemplate], source: str) -> AnalysisTemplate:
         )
         raise SpecError([problem])
     return templates[0]
+
+
+# Every other kind of document users write registers itself on import, so that
+# ``auspice validate`` and :func:`parse_any` know them all (RolloutPlan, the serve
+# configuration, the tokens document, the cluster labels file).
+from auspice.specs import clusters, plan, serve, tokens  # noqa: E402, F401

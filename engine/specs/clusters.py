@@ -16,6 +16,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from auspice.specs.base import UserModel
+from auspice.specs.loader import DocumentKind, register_kind
 
 __all__ = ["ContextLabels", "LabelsFile"]
 
@@ -32,3 +33,6 @@ class LabelsFile(UserModel):
     contexts: dict[str, ContextLabels]
 
 
+register_kind(DocumentKind(api_version="",
+                           kind="cluster labels file (rollouts.clusters.labelsFile)",
+                           model=LabelsFile, recognise=lambda data: set(data) == {"contexts"}))

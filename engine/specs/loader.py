@@ -3,8 +3,13 @@
 The loader is generic: a :class:`DocumentKind` says which model a ``kind`` maps to, how
 to *prepare* the raw data before validation (AnalysisTemplate resolves library presets
 there) and which *checks* to run on the validated model (rules that relate fields). The
-same code therefore serves AnalysisTemplate today and RolloutPlan or ClusterInventory
-later: register the kind, and ``auspice validate`` and :func:`load_file` know it.
+same code serves AnalysisTemplate and RolloutPlan: register the kind, and ``auspice
+validate`` and :func:`load_file` know it.
+
+Some files users write have no ``apiVersion``/``kind`` because their format is fixed by
+where they go (the ``auspice serve`` configuration, the tokens document, the cluster
+labels file). Their kind has a ``recognise`` test on the top-level keys instead, so
+``auspice validate`` checks them too before they are deployed.
 
 A load collects every finding of a document (duplicate keys, pydantic errors, checks)
 before raising one :class:`SpecError`, so a user fixes a file in one pass.
@@ -39,14 +44,17 @@ class DocumentKind:
     prepare: Prepare | None = None
     check: Check | None = None
     check_invalid: Callable[[Any], list[Finding]] | None = None  # on data that failed
+    #: For a document without apiVersion/kind: does this mapping look like one?
+    recognise: Callable[[dict[str, Any]], bool] | None = None
 
 
 _KINDS: dict[str, DocumentKind] = {}
+_KINDLESS: dict[str, DocumentKind] = {}
 
 
 def register_kind(kind: DocumentKind) -> None:
     """Make ``kind`` known to :func:`parse_any` and ``auspice validate``."""
-    _KINDS[kind.kind] = kind
+    (_KINDLESS if kind.recognise is not None else _KINDS)[kind.kind] = kind
 
 
 def registered_kinds() -> dict[str, DocumentKind]:
@@ -55,7 +63,7 @@ def registered_kinds() -> dict[str, DocumentKind]:
 
 def kind_for_model(model: type[BaseModel]) -> DocumentKind:
     """The registered kind of ``model``, or a bare one (no prepare, no checks)."""
-    for kind in _KINDS.values():
+    for kind in (*_KINDS.values(), *_KINDLESS.values()):
         if kind.model is model:
             return kind
     return DocumentKind(api_version="", kind=model.__name__, model=model)
@@ -101,6 +109,11 @@ def dispatch(document: YamlDocument) -> DocumentKind:
         raise SpecError([document.problem(finding)])
     kinds = ", ".join(sorted(_KINDS)) or "none registered"
     name = data.get("kind")
+    if name is None and "apiVersion" not in data:
+        for kind in _KINDLESS.values():
+            if kind.recognise is not None and kind.recognise(data):
+                return kind
+        kinds += "; or a file without them: " + ", ".join(sorted(_KINDLESS))
     if name not in _KINDS:
         message = "'kind' is missing" if name is None else f"unknown kind {name!r}"
         raise SpecError([document.problem(Finding(("kind",), message, f"use one of: {kinds}"))])

@@ -31,7 +31,8 @@ from pydantic import Field
 from auspice.errors import ConfigError
 from auspice.specs.base import FilePath, UserModel, bounded
 from auspice.specs.durations import Duration
-from auspice.specs.loader import load_file
+from auspice.specs.loader import DocumentKind, load_file, register_kind
+from auspice.specs.problems import Finding
 
 __all__ = [
     "AuthConfig",
@@ -46,7 +47,13 @@ __all__ = [
     "StoreConfig",
     "TemplatesConfig",
     "TlsConfig",
+    "clusters_findings",
+    "git_findings",
+    "hub_findings",
     "load_config",
+    "refuse",
+    "rollouts_findings",
+    "serve_findings",
 ]
 
 Port = bounded(int, low=1, high=65535, what="port", hint="a TCP port between 1 and 65535")
@@ -217,6 +224,79 @@ class ServeConfig(UserModel):
     kayenta: dict[str, Any] = Field(default_factory=dict)
     #: Absent: the rollouts API answers 503 (this service only judges).
     rollouts: RolloutsConfig | None = None
+
+
+def serve_findings(config: ServeConfig) -> list[Finding]:
+    """The rules across fields of a serve configuration, each with the field it is about,
+    so ``auspice validate`` reports them at their line and the service refuses to start
+    on them with the same words."""
+    findings: list[Finding] = []
+    auth = config.auth
+    if (auth.tokens_file is None and auth.kubernetes_secret is None
+            and auth.allow_anonymous is None and not config.kayenta.get("allowAnonymous")):
+        findings.append(Finding(("auth",), "no callers are configured: set auth.tokensFile or "
+                                "auth.kubernetesSecret", "or auth.allowAnonymous: viewer|judge "
+                                "for a service reachable only by trusted callers"))
+    if config.rollouts is not None:
+        findings.extend(rollouts_findings(config.rollouts))
+    return findings
+
+
+def rollouts_findings(rollouts: RolloutsConfig) -> list[Finding]:
+    """What cannot work in a ``rollouts:`` section, without reading any file."""
+    return [Finding(("rollouts", *finding.path), finding.message, finding.hint)
+            for finding in (*git_findings(rollouts.git), *hub_findings(rollouts.hub),
+                            *clusters_findings(rollouts.clusters))]
+
+
+def git_findings(git: GitConfig) -> list[Finding]:
+    findings = []
+    if git.ssh_key_file is not None and (git.token_file or git.token_env):
+        findings.append(Finding(("git",), "rollouts.git gives both an SSH key and an HTTPS "
+                                "token", "keep sshKeyFile for ssh:// URLs or tokenFile/tokenEnv "
+                                "for https:// URLs, not both"))
+    if git.token_file is not None and git.token_env is not None:
+        findings.append(Finding(("git",), "rollouts.git gives both tokenFile and tokenEnv",
+                                "keep one of them"))
+    return findings
+
+
+def hub_findings(hub: HubConfig | None) -> list[Finding]:
+    findings = []
+    if hub is not None and hub.kubeconfig is None and hub.context is not None:
+        findings.append(Finding(("hub", "context"), "rollouts.hub.context is given without "
+                                "rollouts.hub.kubeconfig", "add the kubeconfig that holds the "
+                                "context, or drop both to use the pod's ServiceAccount"))
+    if hub is not None and hub.kubeconfig is not None and hub.context is None:
+        findings.append(Finding(("hub", "kubeconfig"), "rollouts.hub.kubeconfig needs "
+                                "rollouts.hub.context", "name the kubeconfig context of the "
+                                "hub cluster"))
+    return findings
+
+
+def clusters_findings(clusters: ClustersConfig) -> list[Finding]:
+    findings = []
+    if clusters.labels_file is not None and clusters.kubeconfig is None:
+        findings.append(Finding(("clusters", "labelsFile"), "rollouts.clusters.labelsFile is "
+                                "given without a kubeconfig", "add rollouts.clusters.kubeconfig, "
+                                "the file whose contexts the labels file names"))
+    if clusters.kubeconfig is None and clusters.argocd is None and clusters.in_cluster is None:
+        findings.append(Finding(("clusters",), "rollouts.clusters gives no cluster to roll "
+                                "out to", "set kubeconfig (+ labelsFile), argocd or inCluster"))
+    return findings
+
+
+def refuse(findings: list[Finding]) -> None:
+    """Raise the first of ``findings`` as a :class:`ConfigError` (a configuration built in
+    code, or one the service meets at start), with the words ``auspice validate`` uses."""
+    for finding in findings:
+        raise ConfigError(finding.message, hint=finding.hint)
+
+
+SERVE_CONFIGURATION = DocumentKind(
+    api_version="", kind="serve configuration (auspice serve --config)", model=ServeConfig,
+    check=serve_findings, recognise=lambda data: "prometheus" in data)
+register_kind(SERVE_CONFIGURATION)
 
 
 def load_config(path: str | Path) -> ServeConfig:

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from auspice.specs.base import UserModel
+from auspice.specs.loader import DocumentKind, register_kind
 
 __all__ = ["TokenEntry", "TokensDocument"]
 
@@ -33,3 +34,5 @@ class TokensDocument(UserModel):
     tokens: list[TokenEntry]
 
 
+register_kind(DocumentKind(api_version="", kind="tokens document (auth.tokensFile)",
+                           model=TokensDocument, recognise=lambda data: set(data) == {"tokens"}))

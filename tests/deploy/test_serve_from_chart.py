@@ -36,6 +36,8 @@ from support.rbac import accesses, refused, unused
 from support.serve_process import serve_process, tail
 from support.thanos_fake import ThanosFake, self_signed_certificate
 
+from auspice.specs.validate import validate_report
+
 #: The keys of ServeConfig that hold file paths (docs/webhooks.md).
 PATH_KEYS = {
     "store.path", "templates.directory", "tls.certFile", "tls.keyFile", "auth.tokensFile",
@@ -131,11 +133,16 @@ def materialize(rendered: Rendered, root: Path,
 
 
 @pytest.mark.parametrize(("name", "values"), list(HUB.items()), ids=list(HUB))
-def test_every_rendered_configuration_loads_as_a_serve_configuration(
+def test_every_rendered_configuration_is_valid_for_auspice_validate(
         name: str, values: dict[str, Any], tmp_path: Path) -> None:
+    """What the chart renders passes the check a platform team runs before deploying
+    (``auspice validate serve.yaml``), and loads as the service reads it."""
     config = render("auspice", values).serve_config()
     path = tmp_path / "serve.yaml"
     path.write_text(yaml.safe_dump(config))
+    report = validate_report([path])
+    assert report.ok, [str(problem) for problem in report.problems]
+    assert [d.kind for d in report.documents] == [None]  # recognised without a kind
     loaded = load_serve_config(path)
     assert loaded.listen.port == 8080 and str(loaded.store.path) == config["store"]["path"]
     assert (loaded.rollouts is not None) == bool(values.get("rollouts", {}).get("enabled"))

@@ -30,7 +30,16 @@ from auspice.rollouts.reverter import GitReverter
 from auspice.rollouts.store import RolloutStore
 from auspice.rollouts.world import World
 from auspice.specs.plan import RolloutPlan
-from auspice.specs.serve import ClustersConfig, GitConfig, HubConfig, RolloutsConfig
+from auspice.specs.serve import (
+    ClustersConfig,
+    GitConfig,
+    HubConfig,
+    RolloutsConfig,
+    clusters_findings,
+    git_findings,
+    hub_findings,
+    refuse,
+)
 from auspice.storage import Database
 from auspice.traffic.clusters import ClusterInventory
 from auspice.traffic.istio import IstioRouter
@@ -86,13 +95,7 @@ async def build_rollouts(config: RolloutsConfig, *, database: Database, source: 
 
 def repo_options(git: GitConfig) -> dict[str, Any]:
     """The :class:`~auspice.gitops.RepoSpec` fields every plan's repository is opened with."""
-    if git.ssh_key_file is not None and (git.token_file or git.token_env):
-        raise ConfigError("rollouts.git gives both an SSH key and an HTTPS token",
-                          hint="keep sshKeyFile for ssh:// URLs or tokenFile/tokenEnv for "
-                          "https:// URLs, not both")
-    if git.token_file is not None and git.token_env is not None:
-        raise ConfigError("rollouts.git gives both tokenFile and tokenEnv",
-                          hint="keep one of them")
+    refuse(git_findings(git))
     auth: SshKeyAuth | HttpsTokenAuth | None = None
     if git.ssh_key_file is not None:
         auth = SshKeyAuth(key_file=git.ssh_key_file, known_hosts_file=git.known_hosts_file,
@@ -122,15 +125,9 @@ def _hub(config: HubConfig | None, *, needed: bool) -> Hub | None:
     """The hub (a kubeconfig context, else in-cluster) when configured or needed."""
     if config is None and not needed:
         return None
-    if config is not None and config.kubeconfig is None and config.context is not None:
-        raise ConfigError("rollouts.hub.context is given without rollouts.hub.kubeconfig",
-                          hint="add the kubeconfig that holds the context, or drop both to "
-                          "use the pod's ServiceAccount")
-    if config is None or config.kubeconfig is None:
+    refuse(hub_findings(config))
+    if config is None or config.kubeconfig is None or config.context is None:
         return Hub(ClusterInventory.in_cluster(name=IN_CLUSTER_HUB), IN_CLUSTER_HUB)
-    if config.context is None:
-        raise ConfigError("rollouts.hub.kubeconfig needs rollouts.hub.context",
-                          hint="name the kubeconfig context of the hub cluster")
     inventory = ClusterInventory.from_kubeconfig(config.kubeconfig)
     if config.context not in inventory:
         raise ConfigError(f"rollouts.hub.context {config.context!r} is not a context of "
@@ -141,11 +138,8 @@ def _hub(config: HubConfig | None, *, needed: bool) -> Hub | None:
 
 async def _inventory(clusters: ClustersConfig, hub: Hub | None, *,
                      request_timeout: float) -> ClusterInventory:
+    refuse(clusters_findings(clusters))
     parts: list[ClusterInventory] = []
-    if clusters.labels_file is not None and clusters.kubeconfig is None:
-        raise ConfigError("rollouts.clusters.labelsFile is given without a kubeconfig",
-                          hint="add rollouts.clusters.kubeconfig, the file whose contexts "
-                          "the labels file names")
     if clusters.kubeconfig is not None:
         parts.append(ClusterInventory.from_kubeconfig(clusters.kubeconfig,
                                                       labels_file=clusters.labels_file))
