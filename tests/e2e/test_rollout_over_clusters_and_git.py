@@ -313,13 +313,21 @@ async def test_kill_9_of_auspice_serve_mid_hold_then_restart_resumes_with_the_re
     assert [e.details["step"] for e in sets] == [0, 1]
     resumed = next(e for e in events if e.what == "step.resumed")
     assert (resumed.details["cluster"], resumed.details["step"]) == ("prod-eu", 0)
+    # The hold goes on from the recorded start of step 0, not from zero: what the resumed
+    # driver says it held is exactly the time since the weights were set (both on the
+    # service's clock), at least the 3 s this test waited before the kill, and what it
+    # says remains is the rest of the 12 s. These are facts about state, not timings, so
+    # a loaded machine (a slow restart) cannot make them false.
     held = resumed.details["held_seconds"]
-    assert 5 <= held <= 11
-    assert abs(resumed.details["remaining_seconds"] - (12 - held)) < 0.01
+    assert held == pytest.approx(resumed.at - sets[0].at, abs=0.05)
+    assert held >= 3
+    assert resumed.details["remaining_seconds"] == pytest.approx(max(0.0, 12 - held), abs=0.01)
     assert resumed.details["live"] == "canary=20 stable=80"
     step1 = next(e for e in events if e.what == "step.intent"
                  and e.details["cluster"] == "prod-eu" and e.details["step"] == 1)
     assert step1.at - sets[0].at >= 12  # not early, although the service was down
-    assert step1.at - sets[0].at < 12 + 4 + 6  # nor from zero (a full 12 s after restart)
+    # From zero would take the whole 12 s after the resume; the rest of the hold is
+    # 12 - held, and held already includes however long the restart took.
+    assert resumed.at <= step1.at < resumed.at + 12
     assert mesh.weights() == dict.fromkeys(CLUSTERS, 100)
     assert mesh.reverts() == []
